@@ -1,0 +1,16 @@
+"""/api/v1/: every app's viewsets on one router."""
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from catalog import api as catalog_api
+from customers import api as customers_api
+from revops.kernel.api.auth import ObtainTokenView
+
+router = DefaultRouter()
+customers_api.register(router)
+catalog_api.register(router)
+
+urlpatterns = [
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    *router.urls,
+]

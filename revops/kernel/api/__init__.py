@@ -1,0 +1,1 @@
+"""API conventions shared by every app: error body, pagination, money fields, idempotency."""

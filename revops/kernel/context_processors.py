@@ -1,0 +1,36 @@
+"""Navigation by role for the base layout."""
+from django.urls import NoReverseMatch, reverse
+
+from . import roles
+
+# (label, url name, roles that see it); portal users get their own menu.
+STAFF_NAV = [
+    ("Home", "home", roles.STAFF_ROLES),
+    ("Customers", "customers:list", roles.STAFF_ROLES),
+    ("Catalog", "catalog:products", roles.STAFF_ROLES),
+    ("Price books", "catalog:price_books", roles.STAFF_ROLES),
+]
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "user_roles": []}
+    user_roles = roles.roles_of(user)
+    items = []
+    for label, name, allowed in STAFF_NAV:
+        if user_roles & set(allowed):
+            url = _url(name)
+            if url:
+                items.append({"label": label, "url": url, "active": request.path == url or (
+                    url != "/" and request.path.startswith(url))})
+    if roles.ADMIN in user_roles and user.is_staff:
+        items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
+    return {"nav_items": items, "user_roles": sorted(user_roles)}
