@@ -95,3 +95,17 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class NumberSeries(models.Model):
+    """A gapless counter (quotes, invoices): the row is locked while a number is taken, so two
+    transactions never get the same number and an aborted one gives its number back."""
+
+    name = models.CharField(max_length=60, unique=True)  # e.g. "INV-2026", "Q-2026"
+    last = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "number series"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last}"

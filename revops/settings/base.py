@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "revops.kernel",
     "customers",
     "catalog",
+    "quotes",
 ]
 
 MIDDLEWARE = [
@@ -163,6 +164,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # Safety net: the outbox is normally drained right after each commit.
     "outbox-sweep": {"task": "revops.kernel.tasks.deliver_events", "schedule": 30.0},
+    "quotes-expire": {"task": "quotes.tasks.expire_quotes", "schedule": crontab(minute=5, hour="*")},
     "idempotency-expire": {"task": "revops.kernel.tasks.expire_idempotency_keys", "schedule": crontab(minute=17)},
 }
 

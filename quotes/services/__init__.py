@@ -1,0 +1,1 @@
+"""Quote services: pricing (pure), lifecycle (state transitions), approvals, acceptance, documents."""
