@@ -4,11 +4,13 @@ from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
 from customers import api as customers_api
+from quotes import api as quotes_api
 from revops.kernel.api.auth import ObtainTokenView
 
 router = DefaultRouter()
 customers_api.register(router)
 catalog_api.register(router)
+quotes_api.register(router)
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),

@@ -1,0 +1,5 @@
+"""API viewsets for quotes (being written)."""
+
+
+def register(router) -> None:
+    pass
