@@ -62,16 +62,23 @@ def customer_update(*, customer_id: int, by: User | None = None, **changes) -> C
     unknown = set(changes) - set(CUSTOMER_FIELDS)
     if unknown:
         raise ValidationFailed(f"unknown customer fields: {', '.join(sorted(unknown))}")
-    with transaction.atomic():
-        customer = Customer.objects.select_for_update().get(pk=customer_id)
-        changed = [name for name, value in changes.items() if getattr(customer, name) != value]
-        for name in changed:
-            setattr(customer, name, changes[name])
-        if not changed:
-            return customer
-        _clean(customer)
-        customer.save()
-        record_event("customer.updated", customer, {**_payload(customer), "changed": sorted(changed)})
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.select_for_update().get(pk=customer_id)
+            before = {name: getattr(customer, name) for name in changes}
+            for name, value in changes.items():
+                setattr(customer, name, value)
+            _clean(customer)
+            # Compared after normalising ("de" -> "DE", "" -> None) so a no-op records no event.
+            changed = [name for name in changes if getattr(customer, name) != before[name]]
+            if not changed:
+                return customer
+            customer.save()
+            record_event("customer.updated", customer, {**_payload(customer), "changed": sorted(changed)})
+    except IntegrityError as exc:  # a concurrent write won the external_id race
+        if "external_id" not in changes:
+            raise
+        raise field_error("external_id", "another customer already has this external id") from exc
     return customer
 
 
@@ -79,9 +86,12 @@ def contact_create(*, customer: Customer, name: str, email: str, by: User | None
     email = (email or "").strip().lower()
     if Contact.objects.filter(customer=customer, email=email).exists():
         raise field_error("email", f"{customer.name} already has a contact with email {email}")
-    with transaction.atomic():
-        contact = Contact.objects.create(customer=customer, name=name, email=email, **fields)
-        record_event("contact.created", customer, {"customer": customer.pk, "contact": contact.pk, "email": email})
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(customer=customer, name=name, email=email, **fields)
+            record_event("contact.created", customer, {"customer": customer.pk, "contact": contact.pk, "email": email})
+    except IntegrityError as exc:  # a concurrent create of the same email won the race
+        raise field_error("email", f"{customer.name} already has a contact with email {email}") from exc
     return contact
 
 

@@ -24,9 +24,15 @@ class UnknownCurrency(ValidationFailed):
     code = "unknown_currency"
 
 
+# ISO 4217 codes that are not money anyone invoices in: precious metals, test and "no currency" codes,
+# bond-market units and fund codes.
+_NOT_TRADEABLE = frozenset({"XAU", "XAG", "XPT", "XPD", "XTS", "XXX", "XDR", "XBA", "XBB", "XBC", "XBD", "XSU",
+                            "XUA", "BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"})
+
+
 @lru_cache(maxsize=1)
 def _known_currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+    return frozenset(list_currencies()) - _NOT_TRADEABLE
 
 
 def validate_currency(code: str) -> str:

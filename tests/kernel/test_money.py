@@ -18,7 +18,7 @@ def test_minor_units_come_from_babel(currency, places):
     assert money.minor_units(currency) == places
 
 
-@pytest.mark.parametrize("code", ["XYZ", "usd", "US", "", "DOLLARS"])
+@pytest.mark.parametrize("code", ["XYZ", "usd", "US", "", "DOLLARS", "XXX", "XAU", "XTS"])
 def test_unknown_currency_is_refused_with_the_field_named(code):
     with pytest.raises(money.UnknownCurrency) as err:
         money.quantize("1", code)

@@ -39,6 +39,9 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # DRF >= 3.15 reports list items as {index: errors}
+                out.update(_merge(out, flatten_errors(value, f"{prefix}[{key}]")))
+                continue
             name = "" if key in ("non_field_errors", "__all__") and not prefix else str(key)
             path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             out.update(_merge(out, flatten_errors(value, path)))
