@@ -7,7 +7,8 @@ Per line, for one billing period of its price:
   list      = catalog.pricing.calculate(price, quantity)          (percentage prices: see below)
   net       = list × (1 − volume%) × (1 − term%) × (1 − line%) − line amount off, then × (1 − quote%)
             computed exactly and quantized once (half-up, currency minor unit). Discounts compound in
-            that order; each step is kept in the line's explanation.
+            that order; each step is kept in the line's explanation. Term schedules apply to
+            recurring lines only (a longer commitment discounts the subscription, not services).
 Over the term:
   recurring lines: amount = net × (term months ÷ months in the price's period); MRR = net ÷ months in
   the period; ARR = net × (12 ÷ months in the period) — annualised per line, so a 1,000.00/year line
@@ -175,6 +176,8 @@ def _price_line(line, index, lines, results, currency, term_months, quote_pct, s
 
     running = list_exact
     for kind, value in (("volume", line.quantity), ("term", Decimal(term_months))):
+        if kind == "term" and not recurring:
+            continue  # a longer commitment discounts the subscription, not one-time services or usage
         schedule = _schedule_for(schedules, kind, line.product_id)
         if schedule is None:
             continue
