@@ -12,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("customers/", include("customers.urls")),
     path("catalog/", include("catalog.urls")),
+    path("quotes/", include("quotes.urls")),
+    path("", include("quotes.public_urls")),
     path("api/v1/", include("revops.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
