@@ -1,4 +1,5 @@
 """Navigation by role for the base layout."""
+
 from django.urls import NoReverseMatch, reverse
 
 from . import roles
@@ -19,6 +20,12 @@ def _url(name: str) -> str | None:
         return None
 
 
+def _active_url(path: str, urls: list[str]) -> str | None:
+    """The most specific nav URL the path is under: /catalog/price-books/3/ is "Price books", not "Catalog"."""
+    matches = [url for url in urls if path == url or (url != "/" and path.startswith(url))]
+    return max(matches, key=len) if matches else None
+
+
 def navigation(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -29,8 +36,10 @@ def navigation(request) -> dict:
         if user_roles & set(allowed):
             url = _url(name)
             if url:
-                items.append({"label": label, "url": url, "active": request.path == url or (
-                    url != "/" and request.path.startswith(url))})
+                items.append({"label": label, "url": url, "active": False})
     if roles.ADMIN in user_roles and user.is_staff:
         items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
+    active = _active_url(request.path, [item["url"] for item in items])
+    for item in items:
+        item["active"] = item["url"] == active
     return {"nav_items": items, "user_roles": sorted(user_roles)}
