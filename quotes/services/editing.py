@@ -269,7 +269,7 @@ def quote_line_add(*, quote_id: int, product_id: int, quantity, by, discount_per
                 if not option.required and option.product_id not in chosen:
                     continue
                 opt_qty = _quantity(chosen.get(option.product_id, option.default_quantity), "options")
-                _check_option_quantity(option, opt_qty)
+                _check_option_quantity(option, opt_qty, "options")
                 added.append(QuoteLine.objects.create(
                     quote=quote, product=option.product, price=_price_for(quote, option.product, None),
                     quantity=opt_qty, parent_line=parent, position=position + i, billing_period="",
@@ -280,10 +280,10 @@ def quote_line_add(*, quote_id: int, product_id: int, quantity, by, discount_per
     return added
 
 
-def _check_option_quantity(option, qty: Decimal) -> None:
+def _check_option_quantity(option, qty: Decimal, field: str = "quantity") -> None:
     if qty < option.min_quantity or (option.max_quantity is not None and qty > option.max_quantity):
         upper = f"{option.max_quantity.normalize():f}" if option.max_quantity is not None else "no limit"
-        raise field_error("quantity", f"{option.product.sku} in this bundle takes between "
+        raise field_error(field, f"{option.product.sku} in this bundle takes between "
                                       f"{option.min_quantity.normalize():f} and {upper}")
 
 

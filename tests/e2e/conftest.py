@@ -13,10 +13,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-# Playwright's sync API runs an asyncio loop in the test thread; Django would otherwise refuse ORM
-# calls made there (factories, assertions) as "from an async context".
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -30,8 +26,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _allow_orm_beside_playwright():
+    """Playwright's sync API runs an asyncio loop in the test thread while the browser is open; Django
+    would otherwise refuse ORM calls made there (factories, assertions, the database flush after each
+    test) as "from an async context". Set only while a browser-test module runs."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
 @pytest.fixture(scope="module")
-def browser():
+def browser(_allow_orm_beside_playwright):
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it")

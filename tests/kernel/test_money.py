@@ -91,7 +91,7 @@ def test_each_part_is_within_one_minor_unit_of_its_exact_share(total, ws, curren
     unit = D(1).scaleb(-money.minor_units(currency))
     parts = money.allocate(total, ws, currency)
     weight_sum = sum(ws, D(0))
-    for part, w in zip(parts, ws):
+    for part, w in zip(parts, ws, strict=True):
         assert abs(part - q * w / weight_sum) < unit
         assert part == money.quantize(part, currency)  # already in minor units
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from .. import money
@@ -110,3 +111,13 @@ def format_unit_price(value: Decimal, currency: str) -> str:
     minimum = money.minor_units(currency)
     places = max(minimum, -value.normalize().as_tuple().exponent)
     return str(value.quantize(Decimal(1).scaleb(-min(places, money.UNIT_PRICE_PLACES))))
+
+
+class DecimalStringFieldExtension(OpenApiSerializerFieldExtension):
+    """Money, unit prices and quantities are decimal strings in the OpenAPI schema (API.md)."""
+
+    target_class = DecimalStringField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "format": "decimal", "example": "12.50"}
