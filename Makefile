@@ -23,6 +23,7 @@ check-system: install
 	  echo "WeasyPrint cannot load Pango. Install it: apt-get install libpango-1.0-0 libpangoft2-1.0-0"; exit 1; }
 
 migrate: install
+	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
