@@ -169,7 +169,9 @@ def _bench() -> None:
           f"(20 lines: {queries[20]} queries){'' if ms < 50 else '  OVER the 50 ms target'}")
     kinds: dict[str, int] = {}
     for q in ctx.captured_queries:
-        kind = q["sql"].split()[0].upper()
+        words = q["sql"].split()
+        # Django logs an executemany once, as "<n> times: <sql>"
+        kind = f"{words[2].upper()} × {words[0]} rows (executemany)" if words[1:2] == ["times:"] else words[0].upper()
         kinds[kind] = kinds.get(kind, 0) + 1
     print(f"   queries at 200 lines by kind: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}")
 

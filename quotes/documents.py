@@ -104,10 +104,9 @@ class PdfLine:
     option: bool  # an option of the bundle above
     usage: bool
     quantity: str
-    period: str  # "Monthly", "One-time", ...
+    period: str  # "price per month", "one-time", ...
     list_unit_price: str
     net_unit_price: str
-    per: str  # "/ month", "" for one-time
     discount_percent: str  # "" when no discount
     discount_amount: str  # over the term, "" when no discount
     amount: str
@@ -152,8 +151,8 @@ def _rates(price: Price, unit: str, fmt: _Formatter) -> list[str]:
     if price.model == Price.Model.PERCENTAGE:
         return [f"{_percent(price.percentage)} of usage"]
     tiers = sorted(price.tiers.all(), key=lambda t: (t.up_to is None, t.up_to or 0))
-    rows = [f"Graduated rates per unit{unit}, each tier's units at its rate" if price.model == Price.Model.GRADUATED
-            else f"Volume rates per unit{unit}, every unit at the rate of the tier reached"]
+    rows = [f"Graduated rates per unit{unit}:" if price.model == Price.Model.GRADUATED
+            else f"Volume rates per unit{unit}, all units at the tier reached:"]
     lower = 0
     for tier in tiers:
         span = (f"{fmt.number(lower + 1)}–{fmt.number(tier.up_to)}" if tier.up_to is not None
@@ -164,6 +163,14 @@ def _rates(price: Price, unit: str, fmt: _Formatter) -> list[str]:
         rows.append(text)
         lower = tier.up_to or lower
     return rows
+
+
+def _period_text(line: QuoteLine, period: str) -> str:
+    if line.usage:
+        return "usage, billed in arrears"
+    if period in PERIOD_UNITS:
+        return f"price per {PERIOD_UNITS[period]}"
+    return PERIOD_LABELS.get(period, period).lower()
 
 
 def _pdf_line(line: QuoteLine, fmt: _Formatter, *, option: bool) -> PdfLine:
@@ -181,10 +188,9 @@ def _pdf_line(line: QuoteLine, fmt: _Formatter, *, option: bool) -> PdfLine:
     has_discount = not line.usage and (line.effective_discount_percent > 0 or discount > 0)
     return PdfLine(
         name=line.product.name, sku=line.product.sku, bundle=hasattr(line.product, "bundle"), option=option,
-        usage=line.usage, quantity=fmt.number(line.quantity), period=PERIOD_LABELS.get(period, period),
+        usage=line.usage, quantity=fmt.number(line.quantity), period=_period_text(line, period),
         list_unit_price="" if line.usage else fmt.unit_price(line.list_unit_price),
         net_unit_price="" if line.usage else fmt.unit_price(line.net_unit_price),
-        per=f"/ {recurring_unit}" if recurring_unit and not line.usage else "",
         discount_percent=_percent(line.effective_discount_percent) if has_discount else "",
         discount_amount=fmt.money(discount) if has_discount and discount > 0 else "",
         amount="" if line.usage else fmt.money(line.amount),

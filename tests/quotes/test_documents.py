@@ -84,7 +84,8 @@ def test_the_pdf_shows_the_quote_its_customer_its_lines_and_totals(quote):
     for name in ("Growth-Bundle", "Seats", "Onboarding", "Analytics"):
         assert name in text
     # analytics: 25 × $20.00 = $500.00 a month list, 20 % off → $400.00 a month, × 12 = $4,800.00
-    assert "25 $20.00 / month 20% −$1,200.00 $16.00 / month $4,800.00" in text
+    assert "25 $20.00 20% −$1,200.00 $16.00 $4,800.00" in text
+    assert "analytics · price per month" in text
     assert "$3,000.00" in text  # seats: 5 × $50.00 × 12
     assert "$2,500.00" in text  # onboarding, once
     assert "List total $11,500.00" in text
@@ -149,7 +150,7 @@ def test_a_yen_quote_has_no_decimals(sales_rep):
     assert format_money(D("54000"), "JPY") == "¥54,000"
     assert "Total contract value ¥54,000" in text  # 3 × ¥1,500 × 12
     assert "MRR ¥4,500" in text
-    assert "3 ¥1,500 / month — ¥1,500 / month ¥54,000" in text
+    assert "3 ¥1,500 — ¥1,500 ¥54,000" in text
     assert "¥54,000.00" not in text and ".00" not in text
     assert "Prices in JPY" in text
 
