@@ -102,7 +102,7 @@ def quote_create_with_lines(*, owner, lines: list[dict], **terms) -> Quote:
         for i, line in enumerate(lines):
             try:
                 _check_places(line.get("discount_amount"), quote.currency, "discount_amount")
-                editing.quote_line_add(quote_id=quote.pk, by=owner, **LineInputSerializer().to_service_kwargs(line))
+                editing.quote_line_add(quote_id=quote.pk, by=owner, **LineInputSerializer.to_service_kwargs(line))
             except ValidationFailed as exc:
                 raise _rekeyed(exc, f"lines[{i}]") from exc
     return quote
@@ -231,7 +231,7 @@ class QuoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         quote = Quote.objects.only("currency").get(pk=quote_id)
         _check_places(serializer.validated_data.get("discount_amount"), quote.currency, "discount_amount")
         editing.quote_line_add(quote_id=quote_id, by=request.user,
-                               **serializer.to_service_kwargs(serializer.validated_data))
+                               **LineInputSerializer.to_service_kwargs(serializer.validated_data))
         return self._answer(quote_id, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -256,7 +256,7 @@ class QuoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Remove a line",
         description="A bundle's parent takes its options with it; a required option cannot go alone (400). "
                     "Returns the updated quote (200, not 204: the totals changed).",
-        parameters=[LINE_ID], request=None, responses=QuoteSerializer)
+        parameters=[LINE_ID], request=None, responses={200: QuoteSerializer})
     @line_update.mapping.delete
     def line_remove(self, request, pk=None, line_id=None):
         quote_id = self._quote_id()
@@ -400,12 +400,16 @@ class QuoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         quote = self._quote()
         months = project_revenue(quote, lines=list(quote.lines.all()))
         total = sum((m.amount for m in months), money.zero(quote.currency))
+
+        def amount(value) -> str:  # stored amounts carry 3 places; show the currency's
+            return str(money.quantize(value, quote.currency))
+
         return Response({
             "currency": quote.currency,
-            "months": [{"month": f"{m.month:%Y-%m}", "amount": str(m.amount),
-                        "lines": {str(line_id): str(amount) for line_id, amount in m.by_line.items()}}
+            "months": [{"month": f"{m.month:%Y-%m}", "amount": amount(m.amount),
+                        "lines": {str(line_id): amount(part) for line_id, part in m.by_line.items()}}
                        for m in months],
-            "total": str(total),
+            "total": amount(total),
         })
 
     @extend_schema(

@@ -3,16 +3,23 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.filters import OrderingFilter
 
 from .models import ApprovalRule, Quote
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.NumberFilter):
+    """A record id (integer in the schema)."""
 
 
 class QuoteFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(
         choices=Quote.Status.choices, help_text="One status, or several: `?status=draft&status=sent`.")
     owner = django_filters.CharFilter(method="filter_owner", help_text="Owner's user id, or `me`.")
-    customer = django_filters.NumberFilter(field_name="customer_id", help_text="Customer id.")
+    customer = IdFilter(field_name="customer_id", help_text="Customer id.")
     number = django_filters.CharFilter(field_name="number", lookup_expr="iexact",
                                        help_text="The quote number shared by all versions, e.g. Q-2026-000042.")
     created_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte",
