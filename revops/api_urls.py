@@ -3,6 +3,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
+from contracts import api as contracts_api
 from customers import api as customers_api
 from quotes import api as quotes_api
 from revops.kernel.api.auth import ObtainTokenView
@@ -11,6 +12,7 @@ router = DefaultRouter()
 customers_api.register(router)
 catalog_api.register(router)
 quotes_api.register(router)
+contracts_api.register(router)
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),

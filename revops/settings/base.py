@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "customers",
     "catalog",
     "quotes",
+    "contracts",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +169,7 @@ CELERY_BEAT_SCHEDULE = {
     # Safety net: the outbox is normally drained right after each commit.
     "outbox-sweep": {"task": "revops.kernel.tasks.deliver_events", "schedule": 30.0},
     "quotes-expire": {"task": "quotes.tasks.expire_quotes", "schedule": crontab(minute=5, hour="*")},
+    "contracts-daily": {"task": "contracts.tasks.contracts_daily_task", "schedule": crontab(minute=10, hour="*/6")},
     "idempotency-expire": {"task": "revops.kernel.tasks.expire_idempotency_keys", "schedule": crontab(minute=17)},
 }
 

@@ -1,0 +1,5 @@
+"""API viewsets for contracts (being written)."""
+
+
+def register(router) -> None:
+    pass
