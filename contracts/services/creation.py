@@ -14,7 +14,7 @@ from customers.models import Customer
 from quotes.models import Quote
 from revops.kernel import money
 from revops.kernel.dates import term_end
-from revops.kernel.errors import InvalidTransition, ValidationFailed, field_error
+from revops.kernel.errors import InvalidTransition, ValidationFailed
 from revops.kernel.events import record_event
 from revops.kernel.numbering import format_number, next_number
 
@@ -32,8 +32,12 @@ def log(contract: Contract, kind: str, by=None, detail: str = "") -> None:
 def event_payload(contract: Contract, **extra) -> dict:
     return {"contract": contract.pk, "number": contract.number, "customer": contract.customer_id,
             "currency": contract.currency, "status": contract.status, "start_date": contract.start_date.isoformat(),
-            "end_date": contract.end_date.isoformat(), "tcv": str(contract.tcv), "arr": str(contract.arr),
-            "mrr": str(contract.mrr), **extra}
+            "end_date": contract.end_date.isoformat(), "tcv": _amount(contract.tcv, contract),
+            "arr": _amount(contract.arr, contract), "mrr": _amount(contract.mrr, contract), **extra}
+
+
+def _amount(value, contract: Contract) -> str:
+    return str(money.quantize(value, contract.currency))
 
 
 def _new_number(today: date) -> str:
@@ -163,8 +167,6 @@ def contract_activate(*, contract_id: int, by=None) -> Contract:
         contract = Contract.objects.select_for_update().get(pk=contract_id)
         if contract.status != Contract.Status.DRAFT:
             raise InvalidTransition(f"{contract} is {contract.status}; only a draft can be activated")
-        if contract.end_date < timezone.localdate():
-            raise field_error("end_date", "the contract has already ended; enter it as expired history instead")
         contract.status, contract.activated_at = Contract.Status.ACTIVE, timezone.now()
         contract.save(update_fields=["status", "activated_at"])
         log(contract, "activated", by)

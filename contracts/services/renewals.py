@@ -176,7 +176,7 @@ def send_renewal_alerts(*, today: date) -> int:
                     alert = RenewalAlert.objects.create(contract=contract, offset_days=offset, due_date=due,
                                                         arr_at_risk=contract.arr)
                     message = (f"{contract.customer.name}: contract {contract.number} ends on {contract.end_date} "
-                               f"({(contract.end_date - today).days} days), ARR {contract.arr} {contract.currency}"
+                               f"({(contract.end_date - today).days} days), ARR {money.format_money(contract.arr, contract.currency)}"
                                + (" — renews automatically" if contract.auto_renew else " — renewal needed"))
                     notify(users=[contract.owner, *success_team], kind="renewal_alert", message=message,
                            link=_contract_link(contract), dedupe_key=f"renewal_alert:{contract.pk}:{offset}",
@@ -200,26 +200,38 @@ def _all_offsets() -> set[int]:
 
 # --- the daily sweep -------------------------------------------------------------------------------
 
+MAX_CATCH_UP_TERMS = 120  # ten years of monthly renewals: a bound, not a business rule
+
+
+def _expire(pk: int, today: date) -> bool:
+    with transaction.atomic():
+        contract = Contract.objects.select_for_update().get(pk=pk)
+        if contract.status != Contract.Status.ACTIVE or contract.end_date >= today:
+            return False
+        contract.status = Contract.Status.EXPIRED
+        contract.save(update_fields=["status"])
+        log(contract, "expired")
+        record_event("contract.expired", contract, event_payload(contract))
+    return True
+
+
 def contracts_daily(*, today: date | None = None) -> dict[str, int]:
     """The daily beat task: renew or expire ended contracts, prepare renewal quotes, send alerts.
     Idempotent and catching up: running it twice, or after days of downtime, does each thing once."""
     today = today or timezone.localdate()
     done = {"renewed": 0, "expired": 0, "renewal_quotes": 0, "alerts": 0}
-    ended = Contract.objects.filter(status=Contract.Status.ACTIVE, end_date__lt=today).values_list("pk", "auto_renew")
-    for pk, auto_renew in list(ended):
-        if auto_renew:
-            contract_renew(contract_id=pk)
-            done["renewed"] += 1
-        else:
-            with transaction.atomic():
-                contract = Contract.objects.select_for_update().get(pk=pk)
-                if contract.status != Contract.Status.ACTIVE or contract.end_date >= today:
-                    continue
-                contract.status = Contract.Status.EXPIRED
-                contract.save(update_fields=["status"])
-                log(contract, "expired")
-                record_event("contract.expired", contract, event_payload(contract))
-            done["expired"] += 1
+    # After downtime a renewal can itself have ended already: repeat until every term is caught up.
+    for _ in range(MAX_CATCH_UP_TERMS):
+        ended = list(Contract.objects.filter(status=Contract.Status.ACTIVE, end_date__lt=today)
+                     .values_list("pk", "auto_renew"))
+        if not ended:
+            break
+        for pk, auto_renew in ended:
+            if auto_renew:
+                contract_renew(contract_id=pk)
+                done["renewed"] += 1
+            elif _expire(pk, today):
+                done["expired"] += 1
     due_quotes = Contract.objects.filter(status=Contract.Status.ACTIVE, auto_renew=False, renewal_quote__isnull=True,
                                          end_date__gte=today).select_related("owner")
     for contract in due_quotes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from revops.kernel import money
+
 from ..models import ApprovalRule, Quote, QuoteLine
 
 
@@ -43,7 +45,7 @@ def _reason(rule: ApprovalRule, quote: Quote, lines: list[QuoteLine]) -> str | N
                 return f"the quote's total discount is {_fmt(pct)}%, above {_fmt(rule.threshold)}%"
     elif rule.condition == C.TCV_ABOVE:
         if quote.tcv > rule.threshold:
-            return f"TCV {quote.tcv} {quote.currency} is above {_fmt(rule.threshold)}"
+            return f"TCV {money.format_money(quote.tcv, quote.currency)} is above {_fmt(rule.threshold)}"
     elif rule.condition == C.NON_STANDARD_PAYMENT_TERMS:
         if quote.payment_terms not in Quote.STANDARD_PAYMENT_TERMS:
             return f"payment terms {quote.get_payment_terms_display()} are longer than Net 30"

@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from revops.kernel import money
 from revops.kernel.errors import InvalidTransition, PermissionDeniedError, ValidationFailed, field_error
 from revops.kernel.events import record_event
 
@@ -28,8 +29,9 @@ ACCEPTANCE_MAX_AGE = 90 * 24 * 3600  # the link also dies with the quote's valid
 
 def _event_payload(quote: Quote, **extra) -> dict:
     return {"quote": quote.pk, "number": quote.number, "version": quote.version, "customer": quote.customer_id,
-            "owner": quote.owner_id, "currency": quote.currency, "tcv": str(quote.tcv), "mrr": str(quote.mrr),
-            "arr": str(quote.arr), **extra}
+            "owner": quote.owner_id, "currency": quote.currency, "tcv": str(money.quantize(quote.tcv, quote.currency)),
+            "mrr": str(money.quantize(quote.mrr, quote.currency)),
+            "arr": str(money.quantize(quote.arr, quote.currency)), **extra}
 
 
 def _set_status(quote: Quote, status: str, *fields: str) -> None:

@@ -135,7 +135,7 @@ def test_approval_chain_owner_cannot_approve_own_quote_and_steps_go_in_order(
     steps = list(quote.approval_steps.order_by("order"))
     assert [(s.approver_group.name, s.reason) for s in steps] == [
         ("sales_manager", "seats has a 25% discount, above 20%"),
-        ("finance", "TCV 4500.00 USD is above 1000"),
+        ("finance", "TCV $4,500.00 is above 1000"),
     ]
     for who in (owner, other_rep, finance):  # finance is the second step, not this one
         with pytest.raises(PermissionDeniedError):

@@ -22,6 +22,7 @@ from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 
@@ -107,7 +108,8 @@ class Command(BaseCommand):
         before = {m: m._default_manager.count() for m in models}
 
         started = time.perf_counter()
-        with transaction.atomic():
+        # Demo data emails nobody (renewal alerts, invoices): mail is swallowed until after the commit.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"), transaction.atomic():
             for app_config, module in modules:
                 step = time.perf_counter()
                 module.seed(ctx)
