@@ -102,9 +102,11 @@ def quote_create_with_lines(*, owner, lines: list[dict], **terms) -> Quote:
         for i, line in enumerate(lines):
             try:
                 _check_places(line.get("discount_amount"), quote.currency, "discount_amount")
-                editing.quote_line_add(quote_id=quote.pk, by=owner, **LineInputSerializer.to_service_kwargs(line))
+                editing.quote_line_add(quote_id=quote.pk, by=owner, reprice=False,
+                                       **LineInputSerializer.to_service_kwargs(line))
             except ValidationFailed as exc:
                 raise _rekeyed(exc, f"lines[{i}]") from exc
+        editing.quote_reprice(quote=quote)  # once for all lines, not once per line
     return quote
 
 

@@ -23,7 +23,7 @@ BIGINT_MAX = 2**63 - 1
 SMALLINT_MAX = 32767
 QUANTITY_LIMIT = Decimal(10) ** 14  # QuantityField: 20 digits, 6 of them places
 AMOUNT_LIMIT = Decimal(10) ** 16  # AmountField: 19 digits, 3 of them places
-MAX_LINES_PER_REQUEST = 100  # each line reprices the whole quote: 100 lines took 2 s on PostgreSQL
+MAX_LINES_PER_REQUEST = 500  # the quote is repriced once after all its lines are added
 
 
 # --- read --------------------------------------------------------------------------------------------

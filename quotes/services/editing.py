@@ -260,9 +260,13 @@ def _next_position(quote: Quote) -> int:
 
 
 def quote_line_add(*, quote_id: int, product_id: int, quantity, by, discount_percent=0, discount_amount=0,
-                   billing_period: str | None = None, options: dict[int, Decimal] | None = None) -> list[QuoteLine]:
+                   billing_period: str | None = None, options: dict[int, Decimal] | None = None,
+                   reprice: bool = True) -> list[QuoteLine]:
     """Add a product. A bundle adds its parent line, its required options at their default quantity and
-    any optional ones chosen in `options` ({product_id: quantity}) within their min/max."""
+    any optional ones chosen in `options` ({product_id: quantity}) within their min/max.
+
+    `reprice=False` is for callers adding many lines in one transaction that reprice once at the end
+    (quote_reprice); the quote's totals are stale until they do."""
     qty = _quantity(quantity)
     pct, amt = _discounts(discount_percent, discount_amount)
     with transaction.atomic():
@@ -292,7 +296,8 @@ def quote_line_add(*, quote_id: int, product_id: int, quantity, by, discount_per
                     quote=quote, product=option.product, price=_price_for(quote, option.product, None),
                     quantity=opt_qty, parent_line=parent, position=position + i, billing_period="",
                 ))
-        quote_reprice(quote=quote)
+        if reprice:
+            quote_reprice(quote=quote)
         _back_to_draft_if_approved(quote, by, f"added {product.sku}")
         log(quote, "line_added", by, f"{product.sku} × {qty.normalize():f}")
     return added

@@ -710,8 +710,19 @@ def test_the_real_pdf_renderer_through_the_api(rep, new_quote, catalog, sales_re
     assert response.content.startswith(b"%PDF")
 
 
+def test_a_200_line_quote_is_created_in_one_request_with_exact_totals(rep, catalog, customer):
+    lines = [{"product": catalog.seats.pk, "quantity": 2}] * 200
+
+    response = rep.post(QUOTES, {"customer": customer.pk, "term_months": 12, "lines": lines}, format="json")
+
+    assert response.status_code == 201, response.content[:500]
+    # 200 lines × 2 seats × 50.00 a month = 20,000.00 MRR, 240,000.00 over 12 months
+    assert response.json()["totals"]["mrr"] == "20000.00"
+    assert response.json()["totals"]["tcv"] == "240000.00"
+
+
 def test_more_lines_than_one_request_takes_are_refused(rep, catalog, customer):
-    lines = [{"product": catalog.seats.pk, "quantity": 1}] * 101
+    lines = [{"product": catalog.seats.pk, "quantity": 1}] * 501
 
     response = rep.post(QUOTES, {"customer": customer.pk, "lines": lines}, format="json")
 
