@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from catalog.models import Price
 from quotes.models import Quote
 from quotes.services import editing as quote_editing
 from revops.kernel import money, roles
@@ -23,6 +22,7 @@ from revops.kernel.notifications import notify
 
 from ..models import Contract, ContractLine, ContractQuote, RenewalAlert
 from .creation import _new_number, event_payload, log
+from .quoting import add_contract_lines
 from .values import refresh_values
 
 HUNDRED = Decimal(100)
@@ -47,6 +47,8 @@ def contract_renew(*, contract_id: int, by=None, term_months: int | None = None,
         if not term or term < 1:
             raise field_error("renewal_term_months", "a renewal term must be at least one month")
         uplift = contract.renewal_uplift_percent if uplift_percent is None else Decimal(uplift_percent)
+        if not uplift.is_finite() or uplift < -HUNDRED:  # below -100 % prices would turn negative
+            raise field_error("uplift_percent", "an uplift must be at least -100 (percent)")
         start = contract.end_date + timedelta(days=1)
         renewal = Contract.objects.create(
             number=_new_number(timezone.localdate()), customer=contract.customer, owner=contract.owner,
@@ -116,6 +118,9 @@ def renewal_quote_create(*, contract_id: int, by=None) -> Quote:
         contract = Contract.objects.select_for_update().select_related("customer", "owner").get(pk=contract_id)
         if contract.renewal_quote_id:
             return contract.renewal_quote
+        if contract.status not in (Contract.Status.ACTIVE, Contract.Status.EXPIRED):
+            raise InvalidTransition(f"{contract} is {contract.status}; only an active or expired contract gets a "
+                                    "renewal quote")
         owner = contract.owner or by
         if owner is None:
             raise field_error("owner", f"{contract} has no owner to prepare its renewal quote")
@@ -125,19 +130,8 @@ def renewal_quote_create(*, contract_id: int, by=None) -> Quote:
             payment_terms=contract.payment_terms, currency=contract.currency,
             valid_until=max(contract.end_date, timezone.localdate()),
             notes=f"Renewal of contract {contract.number}.")
-        for line in contract.lines.active_on(contract.end_date).select_related("product"):
-            if line.period == ContractLine.Period.ONE_TIME or line.quantity <= 0:
-                continue
-            if not Price.objects.filter(product=line.product, price_book=quote.price_book, active=True).exists():
-                continue
-            added = quote_editing.quote_line_add(quote_id=quote.pk, product_id=line.product_id,
-                                                 quantity=line.quantity, by=owner,
-                                                 billing_period=line.period if line.period != "usage" else None)[0]
-            target = _uplift(line.unit_price, contract.renewal_uplift_percent)
-            added.refresh_from_db()
-            if added.list_unit_price > 0 and target < added.list_unit_price:
-                discount = ((1 - target / added.list_unit_price) * HUNDRED).quantize(Decimal("0.0001"))
-                quote_editing.quote_line_update(line_id=added.pk, discount_percent=discount, by=owner)
+        add_contract_lines(quote, contract.lines.active_on(contract.end_date).select_related("product"), owner,
+                           uplift_percent=contract.renewal_uplift_percent)
         ContractQuote.objects.create(quote=quote, contract=contract, purpose=ContractQuote.Purpose.RENEWAL)
         contract.renewal_quote = quote
         contract.save(update_fields=["renewal_quote"])

@@ -157,3 +157,27 @@ def test_a_renewal_term_of_zero_is_refused(make_contract, finance_user):
     assert Contract.objects.count() == 1
     contract.refresh_from_db()
     assert contract.status == "active"
+
+
+def test_an_accepted_amendment_quote_amends_the_contract_once(make_contract, products, sales_rep,
+                                                              django_capture_on_commit_callbacks):
+    from contracts.models import Amendment
+    from contracts.services.quoting import amendment_quote_create
+
+    contract = make_contract(start=date(2027, 1, 1), owner=sales_rep, lines=(("seats", "10", "9.00"),))
+    quote = amendment_quote_create(contract_id=contract.pk, effective_date=date(2027, 7, 1), by=sales_rep)
+    line = quote.lines.get()
+    assert (quote.start_date, quote.term_months, line.quantity, line.net_unit_price) == (
+        date(2027, 7, 1), 6, D(10), D("9.000000"))  # list 10.00 with a 10 % discount: the contract price
+    editing.quote_line_update(line_id=line.pk, quantity=15, by=sales_rep)
+    lifecycle.quote_submit(quote_id=quote.pk, by=sales_rep)
+    quote = lifecycle.quote_send(quote_id=quote.pk, by=sales_rep)
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.quote_accept(token=lifecycle.acceptance_token(quote), name="Buyer")
+    amendment = Amendment.objects.get(contract=contract)
+    assert amendment.source_quote_id == quote.pk
+    assert [(v.quantity, v.start_date, v.end_date) for v in contract.lines.order_by("version")] == [
+        (D(10), date(2027, 1, 1), date(2027, 6, 30)), (D(15), date(2027, 7, 1), date(2027, 12, 31))]
+    assert Contract.objects.count() == 1  # an amendment quote does not make a new contract
+    # +5 seats × 9.00 for July: billing period 07-01 … 07-31 is fully remaining
+    assert amendment.proration_total == D("45.00")
