@@ -40,6 +40,9 @@ class Contract(models.Model):
     billing_frequency = models.CharField(max_length=8, choices=BillingFrequency.choices,
                                          default=BillingFrequency.MONTH)
     payment_terms = models.CharField(max_length=16, default="net_30")
+    billing_anchor_day = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Day of month billing periods start on (e.g. 1 for calendar billing); "
+                                         "empty: the contract's start date. The first period is prorated.")
     auto_renew = models.BooleanField(default=False)
     renewal_term_months = models.PositiveSmallIntegerField(default=12)
     renewal_uplift_percent = models.DecimalField(max_digits=7, decimal_places=4, default=0)

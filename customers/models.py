@@ -33,6 +33,7 @@ class Customer(models.Model):
     billing_email = models.EmailField(blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2, e.g. US, DE, JP")
     tax_exempt = models.BooleanField(default=False)
+    tax_region = models.CharField(max_length=40, blank=True, help_text="State or province for regional tax rates.")
     tax_id = models.CharField(max_length=50, blank=True)
     industry = models.CharField(max_length=60, blank=True, db_index=True)
     size = models.CharField(max_length=12, choices=Size.choices, blank=True, db_index=True)

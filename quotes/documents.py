@@ -16,23 +16,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import to_locale
-from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
 from catalog.models import Price
-from revops.kernel import money
 from revops.kernel.dates import term_end
+from revops.kernel.pdf import DocumentFormatter as _Formatter
+from revops.kernel.pdf import html_to_pdf
 
 from .models import Quote, QuoteLine
 
@@ -42,56 +37,6 @@ TEMPLATE = "quotes/quote_pdf.html"
 PERIOD_LABELS = dict(Price.BillingPeriod.choices)
 PERIOD_UNITS = {"month": "month", "quarter": "quarter", "year": "year"}
 DRAFT_STATUSES = (Quote.Status.DRAFT, Quote.Status.PENDING_APPROVAL)
-
-
-def static_root() -> Path:
-    return (Path(settings.BASE_DIR) / "static").resolve()
-
-
-# --- fetching: nothing but data: URIs and our own static files ----------------------------------------
-
-class URLRefused(ValueError):
-    pass
-
-
-class StaticOnlyURLFetcher(URLFetcher):
-    """Serves `data:` URIs and `file:` URLs inside the static folder; refuses (and records) the rest.
-
-    WeasyPrint catches the refusal, logs a warning and renders without the resource. `fetched` and
-    `refused` keep the URLs asked for, so a caller (or a test) can see what the document tried to load.
-    """
-
-    def __init__(self, root: Path | None = None) -> None:
-        super().__init__(timeout=2, allowed_protocols=("data", "file"), allow_redirects=False)
-        self.root = (root or static_root()).resolve()
-        self.fetched: list[str] = []
-        self.refused: list[str] = []
-
-    def allows(self, url: str) -> bool:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme == "data":
-            return True
-        if scheme != "file" or parts.netloc not in ("", "localhost"):
-            return False
-        path = Path(url2pathname(parts.path)).resolve()  # resolves "..", symlinks
-        return path.is_relative_to(self.root) and path.is_file()
-
-    def fetch(self, url, headers=None):
-        if not self.allows(url):
-            self.refused.append(url)
-            logger.warning("quote PDF: refused to fetch %.200s", url)
-            raise URLRefused(f"refused to fetch {url[:200]}")
-        self.fetched.append(url)
-        return super().fetch(url, headers)
-
-
-def html_to_pdf(html: str, *, url_fetcher: URLFetcher | None = None) -> bytes:
-    """PDF bytes of an HTML document, resolving relative URLs against the static folder."""
-    return HTML(
-        string=html.encode("utf-8"), encoding="utf-8", base_url=static_root().as_uri() + "/",
-        url_fetcher=url_fetcher or StaticOnlyURLFetcher(),
-    ).write_pdf()
 
 
 # --- the context: every figure a finished string ----------------------------------------------------
@@ -111,27 +56,6 @@ class PdfLine:
     discount_amount: str  # over the term, "" when no discount
     amount: str
     details: list[str] = field(default_factory=list)  # usage rates, percentage basis
-
-
-class _Formatter:
-    def __init__(self, currency: str, locale: str) -> None:
-        self.currency, self.locale = currency, locale
-
-    def money(self, amount: Decimal) -> str:
-        return money.format_money(amount, self.currency, self.locale)
-
-    def unit_price(self, amount: Decimal) -> str:
-        """Unit prices may carry up to 6 places ($0.0008 per call): shown in full, never rounded away."""
-        if amount == money.quantize(amount, self.currency):
-            return self.money(amount)
-        return format_currency(amount.normalize(), self.currency, locale=self.locale, currency_digits=True,
-                               decimal_quantization=False)
-
-    def number(self, value: Decimal | int) -> str:
-        return format_decimal(Decimal(value).normalize(), format="#,##0.######", locale=self.locale)
-
-    def date(self, d: date) -> str:
-        return format_date(d, format="long", locale=self.locale)
 
 
 def _percent(value: Decimal) -> str:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("quotes/", include("quotes.urls")),
     path("contracts/", include("contracts.urls")),
+    path("notifications/", include("revops.kernel.notification_urls")),
     path("", include("quotes.public_urls")),
     path("api/v1/", include("revops.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -20,7 +20,7 @@ from revops.kernel.events import record_event
 
 from ..models import Amendment, Contract, ContractLine, ContractQuote, ProrationCharge
 from .creation import event_payload, log
-from .periods import MONTHS, billing_period_containing, prorate
+from .periods import MONTHS, billing_anchor, billing_period_containing, prorate
 from .values import refresh_values
 
 ZERO = Decimal(0)
@@ -118,7 +118,7 @@ def _charge(plan: AmendmentPlan, item: int, product: Product, unit_price: Decima
         return
     if period not in MONTHS:
         return  # usage is billed in arrears on what is used
-    billing = billing_period_containing(contract.start_date, contract.billing_frequency, effective)
+    billing = billing_period_containing(billing_anchor(contract), contract.billing_frequency, effective)
     end = min(billing.end, contract.end_date)
     amount, remaining = prorate(unit_price=unit_price, price_period=period, frequency=contract.billing_frequency,
                                 quantity=quantity, period=billing, effective=effective, currency=contract.currency)

@@ -121,10 +121,13 @@ def contract_create(*, customer: Customer, start_date: date, term_months: int, l
         errors.update(_validate_line(i, spec, currency))
     if terms.get("renewal_term_months") is not None and terms["renewal_term_months"] < 1:
         errors["renewal_term_months"] = ["must be at least 1"]
+    errors.update(_validate_terms(terms))
     if errors:
         first = next(iter(errors))
         raise ValidationFailed(f"{first}: {errors[first][0]}", fields=errors)
     with transaction.atomic():
+        if terms.get("renewal_alert_offsets") is not None:
+            terms["renewal_alert_offsets"] = _normalized_offsets(terms["renewal_alert_offsets"])
         contract = Contract.objects.create(
             number=_new_number(timezone.localdate()), customer=customer, owner=terms.pop("owner", None) or by,
             currency=currency, status=Contract.Status.DRAFT, start_date=start_date,
@@ -171,4 +174,93 @@ def contract_activate(*, contract_id: int, by=None) -> Contract:
         contract.save(update_fields=["status", "activated_at"])
         log(contract, "activated", by)
         record_event("contract.activated", contract, event_payload(contract))
+    return contract
+
+
+# --- renewal settings -------------------------------------------------------------------------------
+
+UPDATABLE_TERMS = ("auto_renew", "renewal_term_months", "renewal_uplift_percent", "renewal_notice_days",
+                   "renewal_alert_offsets", "owner")
+SMALLINT_MAX = 32767
+UPLIFT_MIN, UPLIFT_LIMIT = Decimal(-100), Decimal(1000)  # renewal_uplift_percent: 7 digits, 4 places
+
+
+def _normalized_offsets(offsets) -> list[int]:
+    return sorted({int(o) for o in offsets}, reverse=True)
+
+
+def _validate_terms(terms: dict) -> dict[str, list[str]]:
+    """Errors in renewal settings, by field (absent or None values are not checked)."""
+    errors: dict[str, list[str]] = {}
+
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    term = terms.get("renewal_term_months")
+    if term is not None and (not whole(term) or not 1 <= term <= SMALLINT_MAX):
+        errors["renewal_term_months"] = ["must be at least 1"] if whole(term) and term < 1 else [
+            f"must be a whole number of months from 1 to {SMALLINT_MAX}"]
+    uplift = terms.get("renewal_uplift_percent")
+    if uplift is not None:
+        if not isinstance(uplift, Decimal | int) or isinstance(uplift, bool) or not Decimal(uplift).is_finite():
+            errors["renewal_uplift_percent"] = ["must be a decimal number"]
+        elif not UPLIFT_MIN <= uplift < UPLIFT_LIMIT:
+            errors["renewal_uplift_percent"] = ["must be between -100 and 999.9999 (percent)"]
+        elif Decimal(uplift) != Decimal(uplift).quantize(Decimal("0.0001")):
+            errors["renewal_uplift_percent"] = ["must have at most 4 decimal places"]
+    notice = terms.get("renewal_notice_days")
+    if notice is not None and (not whole(notice) or not 0 <= notice <= SMALLINT_MAX):
+        errors["renewal_notice_days"] = [f"must be a whole number of days from 0 to {SMALLINT_MAX}"]
+    offsets = terms.get("renewal_alert_offsets")
+    if offsets is not None:
+        if not isinstance(offsets, list | tuple):
+            errors["renewal_alert_offsets"] = ["must be a list of days before the end date, e.g. [90, 60, 30]"]
+        else:
+            for i, offset in enumerate(offsets):
+                if not whole(offset) or not 1 <= offset <= SMALLINT_MAX:
+                    errors[f"renewal_alert_offsets[{i}]"] = [f"must be a whole number of days from 1 to {SMALLINT_MAX}"]
+    if terms.get("auto_renew") is not None and not isinstance(terms["auto_renew"], bool):
+        errors["auto_renew"] = ["must be true or false"]
+    return errors
+
+
+def contract_update_terms(*, contract_id: int, by, **changes) -> Contract:
+    """Change a draft or active contract's renewal settings or owner (UPDATABLE_TERMS).
+
+    Validated whole before anything is written; the contract is locked and re-checked; the change is
+    audited by the model's audit trail, logged on the timeline and recorded as `contract.updated` with
+    the changed field names (nothing is recorded when nothing changes). Lines, dates and status change
+    only by amendment, renewal or termination."""
+    unknown = sorted(set(changes) - set(UPDATABLE_TERMS))
+    errors = {name: ["cannot be changed here: lines and dates change by amendment, renewal or termination"]
+              for name in unknown}
+    if "owner" in changes and changes["owner"] is not None and not getattr(changes["owner"], "pk", None):
+        errors["owner"] = ["must be a user"]
+    for name in UPDATABLE_TERMS:
+        if name != "owner" and name in changes and changes[name] is None:
+            errors[name] = ["may not be null"]
+    errors.update(_validate_terms(changes))
+    if errors:
+        first = next(iter(errors))
+        raise ValidationFailed(f"{first}: {errors[first][0]}", fields=errors)
+    if "renewal_alert_offsets" in changes:
+        changes["renewal_alert_offsets"] = _normalized_offsets(changes["renewal_alert_offsets"])
+    with transaction.atomic():
+        contract = Contract.objects.select_for_update().get(pk=contract_id)
+        if contract.status not in (Contract.Status.DRAFT, Contract.Status.ACTIVE):
+            raise InvalidTransition(f"{contract} is {contract.status}; only a draft or active contract's terms "
+                                    "can change")
+        changed = []
+        for name, value in changes.items():
+            current = contract.owner_id if name == "owner" else getattr(contract, name)
+            wanted = getattr(value, "pk", None) if name == "owner" else value
+            if current != wanted:
+                setattr(contract, name, value)
+                changed.append(name)
+        if changed:
+            contract.save(update_fields=changed)
+            log(contract, "terms_updated", by, ", ".join(
+                f"{name} → {getattr(contract, name + '_id') if name == 'owner' else getattr(contract, name)}"
+                for name in changed))
+            record_event("contract.updated", contract, event_payload(contract, changed=changed))
     return contract

@@ -14,6 +14,7 @@ quantized once (half-up). Example: 20.00/month billed 04-11 → 05-10 (30 days),
 """
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -32,6 +33,21 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+
+def billing_anchor(contract) -> date:
+    """The date billing periods step from: the start date, or with a billing anchor day the last such
+    day on or before the start (so the first period is partial and prorated by days). Days 29–31 clamp
+    to short months like every other date here."""
+    day, start = contract.billing_anchor_day, contract.start_date
+    if not day or day == start.day:
+        return start
+    this_month = _on_day(start, day)
+    return this_month if this_month <= start else _on_day(add_months(start.replace(day=1), -1), day)
+
+
+def _on_day(month: date, day: int) -> date:
+    return month.replace(day=min(day, calendar.monthrange(month.year, month.month)[1]))
 
 
 def billing_period_containing(anchor: date, frequency: str, day: date) -> Period:

@@ -115,7 +115,8 @@ def renewal_quote_create(*, contract_id: int, by=None) -> Quote:
     """A draft renewal quote for the contract's owner: the lines active at the end, priced from the
     price book with the discount that brings each to the uplifted contract price (never above list)."""
     with transaction.atomic():
-        contract = Contract.objects.select_for_update().select_related("customer", "owner").get(pk=contract_id)
+        contract = Contract.objects.select_for_update(of=("self",)).select_related("customer", "owner").get(
+            pk=contract_id)
         if contract.renewal_quote_id:
             return contract.renewal_quote
         if contract.status not in (Contract.Status.ACTIVE, Contract.Status.EXPIRED):

@@ -12,7 +12,7 @@ from revops.kernel.events import record_event
 
 from ..models import Amendment, Contract, ProrationCharge
 from .creation import event_payload, log
-from .periods import MONTHS, billing_period_containing, prorate
+from .periods import MONTHS, billing_anchor, billing_period_containing, prorate
 from .values import refresh_values
 
 
@@ -40,7 +40,7 @@ def contract_terminate(*, contract_id: int, effective_date: date, reason: str, b
             if line.end_date <= effective_date:
                 continue
             if line.period in MONTHS and next_day <= contract.end_date:
-                billing = billing_period_containing(contract.start_date, contract.billing_frequency, next_day)
+                billing = billing_period_containing(billing_anchor(contract), contract.billing_frequency, next_day)
                 if billing.start < next_day:  # a partly used period: credit its unused days
                     amount, remaining = prorate(unit_price=line.unit_price, price_period=line.period,
                                                 frequency=contract.billing_frequency, quantity=-line.quantity,

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "catalog",
     "quotes",
     "contracts",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "revops.kernel.context_processors.navigation",
+                "revops.kernel.notification_context.notifications",
             ],
         },
     },
@@ -170,6 +172,9 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "revops.kernel.tasks.deliver_events", "schedule": 30.0},
     "quotes-expire": {"task": "quotes.tasks.expire_quotes", "schedule": crontab(minute=5, hour="*")},
     "contracts-daily": {"task": "contracts.tasks.contracts_daily_task", "schedule": crontab(minute=10, hour="*/6")},
+    "bill-run-daily": {"task": "billing.tasks.daily_bill_run", "schedule": crontab(minute=0, hour=2)},
+    "dunning-daily": {"task": "billing.tasks.send_dunning", "schedule": crontab(minute=30, hour=8)},
+    "usage-partitions": {"task": "billing.tasks.maintain_usage_partitions", "schedule": crontab(minute=45, hour=3)},
     "idempotency-expire": {"task": "revops.kernel.tasks.expire_idempotency_keys", "schedule": crontab(minute=17)},
 }
 
@@ -180,6 +185,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Payment providers posting signed webhooks to /api/v1/payments/webhook/<provider>/: name -> secret.
+# REVOPS_PAYMENT_WEBHOOK_SECRETS="stripe=whsec_...,adyen=..."
+REVOPS_PAYMENT_WEBHOOK_SECRETS = dict(
+    item.split("=", 1) for item in env_list("REVOPS_PAYMENT_WEBHOOK_SECRETS", "demo=demo-webhook-secret") if "=" in item
+)
 
 # Company shown on documents (quotes, invoices).
 REVOPS_COMPANY = {

@@ -10,17 +10,11 @@ import time_machine
 from pypdf import PdfReader
 
 from catalog import models as cm
-from quotes.documents import (
-    StaticOnlyURLFetcher,
-    html_to_pdf,
-    quote_pdf_context,
-    quote_pdf_filename,
-    render_quote_pdf,
-    static_root,
-)
+from quotes.documents import quote_pdf_context, quote_pdf_filename, render_quote_pdf
 from quotes.models import Quote, QuoteLine
 from quotes.services import editing
 from revops.kernel.money import format_money
+from revops.kernel.pdf import StaticOnlyURLFetcher, html_to_pdf, static_root
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

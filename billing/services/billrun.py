@@ -1,0 +1,222 @@
+"""Bill runs: bill everything due as of a date, in chunks processed by Celery tasks (a group), so more
+workers make it faster. Each contract is billed in its own short transaction holding the contract's
+row lock; its charges are computed by differences (charges.py), and each new line's (charge key,
+sequence) is unique in the database. Two runs at once, the same run twice, or a chunk redelivered after
+a worker died therefore create every line exactly once. A contract that fails is recorded as an error
+of the run (with the customer) and the others go on.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import date, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Prefetch, Q, Sum
+from django.utils import timezone
+
+from contracts.models import Contract, ContractLine
+from revops.kernel import money
+from revops.kernel.events import record_event
+
+from ..models import BillRun, BillRunChunk, BillRunError, FinanceApprovalRule, Invoice, InvoiceLine, TaxRate
+from . import charges as charge_rules
+from . import invoices as invoice_service
+from .tax import RULE as TAX_RULE
+from .tax import line_tax, rate_for
+from .usage import usage_total
+
+logger = logging.getLogger(__name__)
+CHUNK_SIZE = 250
+SETTLEMENT_DAYS = 100  # ended contracts stay in runs this long: final usage in arrears, credits
+
+
+def bill_run_create(*, as_of: date, dry_run: bool = False, by=None) -> BillRun:
+    """Record a run and start it after commit (a Celery task; inline when Celery runs eagerly)."""
+    with transaction.atomic():
+        run = BillRun.objects.create(as_of=as_of, dry_run=dry_run, created_by=by if getattr(by, "pk", None) else None)
+        transaction.on_commit(lambda: _start_async(run.pk), robust=True)
+    return run
+
+
+def _start_async(run_id: int) -> None:
+    from ..tasks import start_bill_run
+
+    start_bill_run.delay(run_id)
+
+
+def billable_contract_ids(as_of: date) -> list[int]:
+    return list(Contract.objects.filter(
+        Q(status__in=[Contract.Status.ACTIVE, Contract.Status.RENEWED])
+        | Q(status__in=[Contract.Status.TERMINATED, Contract.Status.EXPIRED],
+            end_date__gte=as_of - timedelta(days=SETTLEMENT_DAYS)),
+        start_date__lte=as_of,
+    ).order_by("pk").values_list("pk", flat=True))
+
+
+def bill_run_plan(*, run_id: int) -> list[int]:
+    """Split the run into chunks (once) and return the chunk ids to process."""
+    with transaction.atomic():
+        run = BillRun.objects.select_for_update().get(pk=run_id)
+        if run.status == BillRun.Status.PENDING:
+            ids = billable_contract_ids(run.as_of)
+            BillRunChunk.objects.bulk_create([
+                BillRunChunk(bill_run=run, index=i, contract_ids=ids[start:start + CHUNK_SIZE])
+                for i, start in enumerate(range(0, len(ids), CHUNK_SIZE))
+            ])
+            run.chunks_total = (len(ids) + CHUNK_SIZE - 1) // CHUNK_SIZE
+            run.contracts_total = len(ids)
+            run.status, run.started_at = BillRun.Status.RUNNING, timezone.now()
+            run.save(update_fields=["chunks_total", "contracts_total", "status", "started_at"])
+            if not ids:
+                _finish(run)
+    return list(BillRunChunk.objects.filter(bill_run_id=run_id, done=False).values_list("pk", flat=True))
+
+
+def _versions_prefetch():
+    return Prefetch("lines", queryset=ContractLine.objects.select_related("product__meter", "price")
+                    .prefetch_related("price__tiers").order_by("item", "version"))
+
+
+def _billed_for(contract_ids: list[int]) -> dict[int, dict[str, charge_rules.Billed]]:
+    """What was invoiced per contract and charge key (sums over non-void invoices; every line counts
+    for the sequence)."""
+    rows = (InvoiceLine.objects.filter(invoice__contract_id__in=contract_ids).exclude(charge_key="")
+            .values("invoice__contract_id", "charge_key")
+            .annotate(lines=Count("id"), amount=Sum("amount", filter=~Q(invoice__status=Invoice.Status.VOID))))
+    out: dict[int, dict[str, charge_rules.Billed]] = defaultdict(dict)
+    for r in rows:
+        out[r["invoice__contract_id"]][r["charge_key"]] = charge_rules.Billed(amount=r["amount"] or 0,
+                                                                           lines=r["lines"])
+    missing = [(cid, key) for cid, keys in out.items() for key, b in keys.items() if b.amount]
+    if missing:
+        # Descriptions for keys that may need a pure credit (no longer expected at all).
+        sample = (InvoiceLine.objects.filter(invoice__contract_id__in=contract_ids, charge_seq=0)
+                  .exclude(charge_key="").values("invoice__contract_id", "charge_key", "description", "product_id",
+                                                 "contract_line_id", "meter_id", "period_start", "period_end"))
+        for s in sample:
+            b = out[s["invoice__contract_id"]].get(s["charge_key"])
+            if b is not None:
+                b.description, b.product_id, b.contract_line_id = s["description"], s["product_id"], s["contract_line_id"]
+                b.meter_id, b.period_start, b.period_end = s["meter_id"], s["period_start"], s["period_end"]
+    return out
+
+
+def bill_contract(contract: Contract, *, as_of: date, run: BillRun | None, rates: list[TaxRate],
+                  rules: list[FinanceApprovalRule]) -> Invoice | None:
+    """Bill one contract as of `as_of` in one transaction under its row lock. Returns the new invoice
+    (None when nothing is due). Callers pass the contract with its line versions prefetched."""
+    with transaction.atomic():
+        Contract.objects.select_for_update().filter(pk=contract.pk).values_list("pk", flat=True).get()
+        billed = _billed_for([contract.pk]).get(contract.pk, {})  # re-read under the lock
+        due = charge_rules.charges_due(contract, list(contract.lines.all()), as_of, billed, usage_total)
+        if not due:
+            return None
+        return _write_invoice(contract, due, run=run, rates=rates, rules=rules)
+
+
+def _write_invoice(contract, due, *, run, rates, rules) -> Invoice:
+    currency = contract.currency
+    rate = rate_for(contract.customer, rates)
+    invoice = Invoice.objects.create(
+        customer=contract.customer, contract=contract, bill_run=run, currency=currency,
+        payment_terms=contract.payment_terms, prices_include_tax=bool(rate and rate.inclusive), tax_rule=TAX_RULE,
+        period_start=min((c.period_start for c in due if c.period_start), default=None),
+        period_end=max((c.period_end for c in due if c.period_end), default=None),
+    )
+    lines = []
+    for position, c in enumerate(due, start=1):
+        split = line_tax(c.amount, rate, currency)
+        lines.append(InvoiceLine(
+            invoice=invoice, kind=c.kind, description=c.description[:300], product_id=c.product_id,
+            contract_line_id=c.contract_line_id, meter_id=c.meter_id, quantity=c.quantity, unit_price=c.unit_price,
+            amount=split.net, period_start=c.period_start, period_end=c.period_end, tax_rate=split.rate,
+            tax_percent=split.percent, tax_amount=split.tax, charge_key=c.key, charge_seq=c.seq, position=position))
+    InvoiceLine.objects.bulk_create(lines)
+    zero = money.zero(currency)
+    invoice.subtotal = sum((x.amount for x in lines), zero)
+    invoice.tax = sum((x.tax_amount for x in lines), zero)
+    invoice.total = invoice.subtotal + invoice.tax
+    invoice.amount_due = invoice.total
+    invoice.save(update_fields=["subtotal", "tax", "total", "amount_due"])
+    invoice_service.log(invoice, "created", None, f"bill run {run.pk}" if run else "")
+    invoice_service.route_for_approval(invoice, rules)
+    record_event("invoice.created", invoice, invoice_service.payload(invoice, lines=len(lines)))
+    return invoice
+
+
+def bill_run_chunk(*, chunk_id: int) -> None:
+    """Process one chunk. Safe to run again (a redelivered task): billed contracts have nothing left
+    to bill, and the chunk's counters are added to the run once."""
+    chunk = BillRunChunk.objects.select_related("bill_run").get(pk=chunk_id)
+    if chunk.done:
+        return
+    run = chunk.bill_run
+    rates = list(TaxRate.objects.filter(active=True))
+    rules = list(FinanceApprovalRule.objects.filter(active=True))
+    contracts = (Contract.objects.filter(pk__in=chunk.contract_ids).select_related("customer")
+                 .prefetch_related(_versions_prefetch()).order_by("pk"))
+    invoices = lines = errors = billed = 0
+    preview = []
+    for contract in contracts:
+        try:
+            if run.dry_run:
+                found = _preview_contract(contract, run.as_of)
+                if found:
+                    preview.append(found)
+                continue
+            invoice = bill_contract(contract, as_of=run.as_of, run=run, rates=rates, rules=rules)
+        except IntegrityError:
+            # Another run billed this contract's charges at the same moment: they are billed, once.
+            logger.info("contract %s was billed concurrently by another run", contract.pk)
+            continue
+        except Exception as exc:  # recorded per customer, visible on the run; the other contracts go on
+            logger.exception("bill run %s: contract %s failed", run.pk, contract.pk)
+            BillRunError.objects.create(bill_run=run, contract=contract, customer=contract.customer,
+                                        message=f"{type(exc).__name__}: {exc}"[:2000])
+            errors += 1
+            continue
+        if invoice is not None:
+            invoices += 1
+            billed += 1
+            lines += invoice.lines.count()
+    with transaction.atomic():
+        chunk = BillRunChunk.objects.select_for_update().get(pk=chunk_id)
+        if chunk.done:
+            return
+        chunk.done, chunk.finished_at = True, timezone.now()
+        chunk.invoices_created, chunk.lines_created, chunk.errors = invoices, lines, errors
+        chunk.save(update_fields=["done", "finished_at", "invoices_created", "lines_created", "errors"])
+        run = BillRun.objects.select_for_update().get(pk=run.pk)
+        run.chunks_done = F("chunks_done") + 1
+        run.invoices_created = F("invoices_created") + invoices
+        run.lines_created = F("lines_created") + lines
+        run.contracts_billed = F("contracts_billed") + billed
+        if preview:
+            run.preview = (run.preview or []) + preview
+        run.save(update_fields=["chunks_done", "invoices_created", "lines_created", "contracts_billed", "preview"])
+        run.refresh_from_db()
+        if run.chunks_done >= run.chunks_total:
+            _finish(run)
+
+
+def _preview_contract(contract: Contract, as_of: date) -> dict | None:
+    billed = _billed_for([contract.pk]).get(contract.pk, {})
+    due = charge_rules.charges_due(contract, list(contract.lines.all()), as_of, billed, usage_total)
+    if not due:
+        return None
+    total = money.quantize(sum((c.amount for c in due), 0), contract.currency)
+    return {"contract": contract.pk, "contract_number": contract.number, "customer": contract.customer_id,
+            "customer_name": contract.customer.name, "currency": contract.currency, "lines": len(due),
+            "subtotal": str(total),
+            "charges": [{"description": c.description, "amount": str(c.amount)} for c in due[:50]]}
+
+
+def _finish(run: BillRun) -> None:
+    has_errors = run.errors.exists()
+    run.status = BillRun.Status.DONE_WITH_ERRORS if has_errors else BillRun.Status.DONE
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    record_event("bill_run.finished", run, {"bill_run": run.pk, "as_of": run.as_of.isoformat(),
+                                            "dry_run": run.dry_run, "invoices_created": run.invoices_created,
+                                            "errors": run.errors.count()})
