@@ -10,6 +10,13 @@ STAFF_NAV = [
     ("Customers", "customers:list", roles.STAFF_ROLES),
     ("Catalog", "catalog:products", roles.STAFF_ROLES),
     ("Price books", "catalog:price_books", roles.STAFF_ROLES),
+    ("Quotes", "quotes:list", roles.STAFF_ROLES),
+    ("Approvals", "quotes:approvals", (roles.SALES_MANAGER, roles.FINANCE, roles.ADMIN)),
+    ("Contracts", "contracts:list", roles.STAFF_ROLES),
+    ("Renewals", "contracts:renewals", roles.STAFF_ROLES),
+    ("Invoices", "billing:invoices", (roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS, roles.SALES_MANAGER)),
+    ("Bill runs", "billing:bill_runs", (roles.FINANCE, roles.ADMIN)),
+    ("AR aging", "billing:ar_aging", (roles.FINANCE, roles.ADMIN)),
 ]
 
 
