@@ -44,7 +44,8 @@ def seed(ctx) -> None:
             lines.append(LineSpec(products["SUPPORT-ENT"], D(1),
                                   money.quantize(unit * seats * D("0.15"), customer.currency)))
         if rng.random() < 0.5:
-            lines.append(LineSpec(products["USAGE-API"], D(1), D(0), period="usage"))
+            usage_sku = "USAGE-STORAGE" if rng.random() < 0.7 else "USAGE-API"
+            lines.append(LineSpec(products[usage_sku], D(1), D(0), period="usage"))
         if rng.random() < 0.4:
             lines.append(LineSpec(products["SVC-ONBOARDING"], D(1), D("5000") * FX[customer.currency]))
         contract = contract_create(

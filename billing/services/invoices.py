@@ -105,8 +105,11 @@ def _snapshot(invoice: Invoice) -> dict:
             "billing_email": c.billing_email, "external_id": c.external_id}
 
 
-def invoice_issue(*, invoice_id: int, by=None) -> Invoice:
-    """Approved → issued, with the next gapless number of the year's series (INV-2026-000123)."""
+def invoice_issue(*, invoice_id: int, by=None, render_pdf: bool = True) -> Invoice:
+    """Approved → issued, with the next gapless number of the year's series (INV-2026-000123).
+
+    After commit the PDF is rendered and emailed by a task; `render_pdf=False` (bulk imports, demo
+    data) leaves it to be rendered on first download instead."""
     if by is not None and not by.has_perm("billing.issue_invoice"):
         raise PermissionDeniedError("issuing invoices needs the finance role")
     with transaction.atomic():
@@ -135,7 +138,11 @@ def invoice_issue(*, invoice_id: int, by=None) -> Invoice:
         else:
             apply_customer_credit(invoice)
         record_event("invoice.issued", invoice, payload(invoice))
-        transaction.on_commit(lambda: _render_and_send(invoice.pk), robust=True)
+        if render_pdf:
+            transaction.on_commit(lambda: _render_and_send(invoice.pk), robust=True)
+        else:
+            invoice.pdf_status = Invoice.PdfStatus.NONE
+            invoice.save(update_fields=["pdf_status"])
     return invoice
 
 
