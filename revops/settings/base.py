@@ -192,6 +192,9 @@ REVOPS_PAYMENT_WEBHOOK_SECRETS = dict(
     item.split("=", 1) for item in env_list("REVOPS_PAYMENT_WEBHOOK_SECRETS", "demo=demo-webhook-secret") if "=" in item
 )
 
+# Overdue reminders, in days after an invoice's due date; each is sent once per invoice.
+REVOPS_DUNNING_DAYS = tuple(int(d) for d in env_list("REVOPS_DUNNING_DAYS", "3,10,30"))
+
 # Company shown on documents (quotes, invoices).
 REVOPS_COMPANY = {
     "name": os.environ.get("REVOPS_COMPANY_NAME", "Revops Demo Inc."),
