@@ -6,6 +6,7 @@ quantity of the third row that changes something.
 A confirm must match what was previewed: each preview carries a fingerprint of the inputs that
 shaped it, and a confirm whose inputs no longer match shows the new preview instead of applying.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,11 @@ def apply_domain_errors(form: forms.Form, exc: DomainError, rows: list[str] | No
         match = CHANGE_KEY.match(key)
         if match and rows is not None and int(match.group(1)) < len(rows):
             prefix = rows[int(match.group(1))]
-            name = f"{prefix}{match.group(2)}" if f"{prefix}{match.group(2)}" in form.fields else f"{prefix}quantity"
+            name = (
+                f"{prefix}{match.group(2)}"
+                if f"{prefix}{match.group(2)}" in form.fields
+                else f"{prefix}quantity"
+            )
         form.add_error(name if name in form.fields else None, list(messages))
 
 
@@ -90,25 +95,37 @@ class AmendForm(forms.Form):
             self.fields[f"line-{line.pk}-unit_price"] = _amount(f"New unit price of {name}")
         for n in range(add_rows):
             self.fields[f"add-{n}-product"] = forms.ModelChoiceField(
-                queryset=products, required=False, empty_label="— product —", label=f"Product to add ({n + 1})",
-                widget=forms.Select(attrs={"aria-label": f"Product to add ({n + 1})"}))
+                queryset=products,
+                required=False,
+                empty_label="— product —",
+                label=f"Product to add ({n + 1})",
+                widget=forms.Select(attrs={"aria-label": f"Product to add ({n + 1})"}),
+            )
             self.fields[f"add-{n}-quantity"] = _amount(f"Quantity to add ({n + 1})")
             self.fields[f"add-{n}-unit_price"] = _amount(f"Unit price to add ({n + 1})")
 
     # Rows for the template: bound fields side by side.
     def line_rows(self):
-        return [(line, self[f"line-{line.pk}-quantity"], self[f"line-{line.pk}-unit_price"]) for line in self.lines]
+        return [
+            (line, self[f"line-{line.pk}-quantity"], self[f"line-{line.pk}-unit_price"])
+            for line in self.lines
+        ]
 
     def add_rows(self):
-        return [(self[f"add-{n}-product"], self[f"add-{n}-quantity"], self[f"add-{n}-unit_price"])
-                for n in range(self.add_row_count)]
+        return [
+            (self[f"add-{n}-product"], self[f"add-{n}-quantity"], self[f"add-{n}-unit_price"])
+            for n in range(self.add_row_count)
+        ]
 
     def changes(self) -> tuple[list[dict], list[str]]:
         """(the service's `changes`, the field prefix of each) from the cleaned rows that say something."""
         data = self.cleaned_data
         changes, rows = [], []
         for line in self.lines:
-            quantity, unit_price = data.get(f"line-{line.pk}-quantity"), data.get(f"line-{line.pk}-unit_price")
+            quantity, unit_price = (
+                data.get(f"line-{line.pk}-quantity"),
+                data.get(f"line-{line.pk}-unit_price"),
+            )
             if quantity is None and unit_price is None:
                 continue
             change = {"line": line.pk}
@@ -139,16 +156,24 @@ class AmendForm(forms.Form):
 class RenewForm(forms.Form):
     term_months = forms.IntegerField(label="Term (months)")
     uplift_percent = forms.DecimalField(
-        label="Uplift (%)", max_digits=7, decimal_places=4, min_value=-100, widget=AMOUNT_WIDGET,
-        help_text="Applied to every carried line's price; negative for a discount.")
+        label="Uplift (%)",
+        max_digits=7,
+        decimal_places=4,
+        min_value=-100,
+        widget=AMOUNT_WIDGET,
+        help_text="Applied to every carried line's price; negative for a discount.",
+    )
 
     def fingerprint(self) -> str:
         return fingerprint(self.cleaned_data)
 
 
 class TerminateForm(forms.Form):
-    effective_date = forms.DateField(label="Last day", widget=DATE_WIDGET,
-                                     help_text="The contract's last day (inclusive); unused days after it are credited.")
+    effective_date = forms.DateField(
+        label="Last day",
+        widget=DATE_WIDGET,
+        help_text="The contract's last day (inclusive); unused days after it are credited.",
+    )
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def fingerprint(self) -> str:

@@ -1,6 +1,7 @@
 """Reads for the contract pages, each in a fixed number of queries whatever the number of lines,
 amendments or alerts (the tests pin the counts). Reads shared with the API belong in a selectors module.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ def contracts() -> QuerySet[Contract]:
     return Contract.objects.select_related("customer", "owner")
 
 
-def contract_list(*, status: str = "", customer=None, owner=None, end_from: date | None = None,
-                  end_to: date | None = None) -> QuerySet[Contract]:
+def contract_list(
+    *, status: str = "", customer=None, owner=None, end_from: date | None = None, end_to: date | None = None
+) -> QuerySet[Contract]:
     qs = contracts()
     if status:
         qs = qs.filter(status=status)
@@ -44,8 +46,12 @@ def customers_with_contracts() -> QuerySet[Customer]:
 
 
 def staff_users():
-    return (get_user_model().objects.filter(Q(groups__name__in=STAFF_ROLES) | Q(is_superuser=True), is_active=True)
-            .distinct().order_by("username"))
+    return (
+        get_user_model()
+        .objects.filter(Q(groups__name__in=STAFF_ROLES) | Q(is_superuser=True), is_active=True)
+        .distinct()
+        .order_by("username")
+    )
 
 
 def products_for_sale() -> QuerySet[Product]:
@@ -53,6 +59,7 @@ def products_for_sale() -> QuerySet[Product]:
 
 
 # --- the contract page ------------------------------------------------------------------------------
+
 
 def default_as_of(contract: Contract, today: date) -> date:
     """Today, or the start if the contract has not started, or the end if it is over."""
@@ -98,33 +105,58 @@ class ContractPage:
 
 def contract_for_page(pk: int) -> Contract:
     """The contract with everything its header links to (raises Contract.DoesNotExist)."""
-    return (Contract.objects.select_related("customer", "owner", "quote", "renewed_from", "renewal_quote",
-                                            "renewed_by")
-            .get(pk=pk))
+    return Contract.objects.select_related(
+        "customer", "owner", "quote", "renewed_from", "renewal_quote", "renewed_by"
+    ).get(pk=pk)
 
 
 def contract_page(contract: Contract) -> ContractPage:
     versions = list(contract.lines.select_related("product", "amendment").order_by("item", "version"))
-    amendments = list(contract.amendments.select_related("created_by")
-                      .prefetch_related(Prefetch("charges", queryset=ProrationCharge.objects.order_by("id")))
-                      .order_by("number"))
+    amendments = list(
+        contract.amendments.select_related("created_by")
+        .prefetch_related(Prefetch("charges", queryset=ProrationCharge.objects.order_by("id")))
+        .order_by("number")
+    )
     alerts = list(contract.renewal_alerts.order_by("sent_at", "id"))
-    events = list(ContractEvent.objects.filter(contract=contract).select_related("actor").order_by("at", "id"))
+    events = list(
+        ContractEvent.objects.filter(contract=contract).select_related("actor").order_by("at", "id")
+    )
     page = ContractPage(contract, versions, amendments, alerts)
     page.timeline = _timeline(contract, events, alerts, amendments)
     return page
 
 
 def _timeline(contract, events, alerts, amendments) -> list[TimelineEntry]:
-    entries = [TimelineEntry(e.at, "event", EVENT_TITLES.get(e.kind, e.kind.replace("_", " ").capitalize()),
-                             e.detail, e.actor) for e in events]
-    entries += [TimelineEntry(a.sent_at, "alert", f"Renewal alert: {a.offset_days} days before the end",
-                              f"Due {a.due_date:%Y-%m-%d}.", None, a.arr_at_risk, "ARR at risk") for a in alerts]
-    entries += [TimelineEntry(a.created_at, "amendment",
-                              f"{a.get_kind_display()} {a.number}, effective {a.effective_date:%Y-%m-%d}",
-                              a.reason, a.created_by, a.proration_total,
-                              "Credits" if a.kind == Amendment.Kind.TERMINATE else "Proration total")
-                for a in amendments]
+    entries = [
+        TimelineEntry(
+            e.at, "event", EVENT_TITLES.get(e.kind, e.kind.replace("_", " ").capitalize()), e.detail, e.actor
+        )
+        for e in events
+    ]
+    entries += [
+        TimelineEntry(
+            a.sent_at,
+            "alert",
+            f"Renewal alert: {a.offset_days} days before the end",
+            f"Due {a.due_date:%Y-%m-%d}.",
+            None,
+            a.arr_at_risk,
+            "ARR at risk",
+        )
+        for a in alerts
+    ]
+    entries += [
+        TimelineEntry(
+            a.created_at,
+            "amendment",
+            f"{a.get_kind_display()} {a.number}, effective {a.effective_date:%Y-%m-%d}",
+            a.reason,
+            a.created_by,
+            a.proration_total,
+            "Credits" if a.kind == Amendment.Kind.TERMINATE else "Proration total",
+        )
+        for a in amendments
+    ]
     # Stable: an amendment and the event it logged share a moment; keep the record before its log line.
     order = {"amendment": 0, "alert": 1, "event": 2}
     return sorted(entries, key=lambda e: (e.at, order[e.kind]))
@@ -140,6 +172,7 @@ def lines_for_amendment(contract: Contract, today: date) -> list[ContractLine]:
 
 
 # --- the renewals board ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -174,17 +207,28 @@ def renewal_buckets(*, today: date) -> list[Bucket]:
     for days in RENEWAL_BUCKETS:
         aggregates[f"n{days}"] = Count("id", filter=_ending(today, days))
         aggregates[f"arr{days}"] = Sum("arr", filter=_ending(today, days))
-    rows = list(Contract.objects.filter(_ending(today, widest), status=Contract.Status.ACTIVE)
-                .values("currency").annotate(**aggregates).order_by("currency"))
-    return [Bucket(days, sum(r[f"n{days}"] for r in rows),
-                   [(r["currency"], r[f"arr{days}"]) for r in rows if r[f"n{days}"]])
-            for days in RENEWAL_BUCKETS]
+    rows = list(
+        Contract.objects.filter(_ending(today, widest), status=Contract.Status.ACTIVE)
+        .values("currency")
+        .annotate(**aggregates)
+        .order_by("currency")
+    )
+    return [
+        Bucket(
+            days,
+            sum(r[f"n{days}"] for r in rows),
+            [(r["currency"], r[f"arr{days}"]) for r in rows if r[f"n{days}"]],
+        )
+        for days in RENEWAL_BUCKETS
+    ]
 
 
 def renewals_ending(*, today: date, days: int) -> QuerySet[Contract]:
-    return (Contract.objects.filter(_ending(today, days), status=Contract.Status.ACTIVE)
-            .select_related("customer", "owner", "renewal_quote")
-            .order_by("end_date", "id"))
+    return (
+        Contract.objects.filter(_ending(today, days), status=Contract.Status.ACTIVE)
+        .select_related("customer", "owner", "renewal_quote")
+        .order_by("end_date", "id")
+    )
 
 
 def renewal_rows(contracts_page, *, today: date) -> list[RenewalRow]:
@@ -192,11 +236,14 @@ def renewal_rows(contracts_page, *, today: date) -> list[RenewalRow]:
     contracts_on_page = list(contracts_page)
     sent: dict[int, set[int]] = {}
     for contract_id, offset in RenewalAlert.objects.filter(contract__in=contracts_on_page).values_list(
-            "contract_id", "offset_days"):
+        "contract_id", "offset_days"
+    ):
         sent.setdefault(contract_id, set()).add(offset)
     rows = []
     for c in contracts_on_page:
-        offsets = sorted({int(o) for o in c.renewal_alert_offsets or []} | sent.get(c.pk, set()), reverse=True)
+        offsets = sorted(
+            {int(o) for o in c.renewal_alert_offsets or []} | sent.get(c.pk, set()), reverse=True
+        )
         marks = [AlertMark(o, o in sent.get(c.pk, set()), c.end_date - timedelta(days=o)) for o in offsets]
         rows.append(RenewalRow(c, (c.end_date - today).days, marks))
     return rows

@@ -1,4 +1,5 @@
 """Contract pages (staff): /contracts/…"""
+
 from django.urls import path
 
 from . import views

@@ -15,6 +15,7 @@ Who may do what: any staff role reads; amending and terminating need `contracts.
 (finance, admin); renewing and preparing a renewal quote need `contracts.change_contract` (customer
 success too). Others get 403.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,10 +77,14 @@ def _finish(request, contract: Contract, message: str):
 
 # --- list and renewals board -------------------------------------------------------------------------
 
+
 @staff_required
 def contract_list(request):
-    form = ContractFilterForm(request.GET or None, customers=page_queries.customers_with_contracts(),
-                              owners=page_queries.staff_users())
+    form = ContractFilterForm(
+        request.GET or None,
+        customers=page_queries.customers_with_contracts(),
+        owners=page_queries.staff_users(),
+    )
     filters = form.filters()
     page = Paginator(page_queries.contract_list(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "filtered": bool(filters), "filter_form": form}
@@ -100,7 +105,8 @@ def renewals(request):
         days = page_queries.RENEWAL_BUCKETS[0]
     buckets = page_queries.renewal_buckets(today=today)
     page = Paginator(page_queries.renewals_ending(today=today, days=days), BOARD_PAGE_SIZE).get_page(
-        request.GET.get("page"))
+        request.GET.get("page")
+    )
     context = {
         "today": today,
         "days": days,
@@ -117,8 +123,9 @@ def renewals(request):
 def prepare_renewal_quote(request, pk: int):
     contract = _contract_or_404(pk)
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         back = reverse("contracts:detail", args=[contract.pk])
     try:
         quote = renewal_quote_create(contract_id=contract.pk, by=request.user)
@@ -132,6 +139,7 @@ def prepare_renewal_quote(request, pk: int):
 
 
 # --- the contract page -------------------------------------------------------------------------------
+
 
 def _as_of(request, contract: Contract) -> tuple[date, str]:
     default = page_queries.default_as_of(contract, timezone.localdate())
@@ -167,8 +175,12 @@ def contract_lines(request, pk: int):
     contract = _contract_or_404(pk)
     as_of, as_of_error = _as_of(request, contract)
     versions = list(contract.lines.select_related("product", "amendment").order_by("item", "version"))
-    context = {"contract": contract, "as_of": as_of, "as_of_error": as_of_error,
-               "active_lines": [x for x in versions if x.start_date <= as_of <= x.end_date]}
+    context = {
+        "contract": contract,
+        "as_of": as_of,
+        "as_of_error": as_of_error,
+        "active_lines": [x for x in versions if x.start_date <= as_of <= x.end_date],
+    }
     if not _wants_partial(request):
         return redirect(f"{reverse('contracts:detail', args=[contract.pk])}?as_of={as_of:%Y-%m-%d}#lines")
     return render(request, "contracts/_lines.html", context)
@@ -179,16 +191,17 @@ def _actions(user, contract: Contract) -> dict[str, bool]:
     renewed = getattr(contract, "renewed_by", None) is not None
     return {
         "amend": active and user.has_perm(AMEND_PERMISSION),
-        "renew": contract.status in (Contract.Status.ACTIVE, Contract.Status.EXPIRED) and not renewed
+        "renew": contract.status in (Contract.Status.ACTIVE, Contract.Status.EXPIRED)
+        and not renewed
         and user.has_perm(RENEW_PERMISSION),
         "terminate": contract.status in (Contract.Status.ACTIVE, Contract.Status.RENEWED)
         and user.has_perm(TERMINATE_PERMISSION),
-        "renewal_quote": active and contract.renewal_quote_id is None
-        and user.has_perm(RENEW_PERMISSION),
+        "renewal_quote": active and contract.renewal_quote_id is None and user.has_perm(RENEW_PERMISSION),
     }
 
 
 # --- forms: amend, renew, terminate ------------------------------------------------------------------
+
 
 def _render_form(request, name: str, context: dict):
     """The whole page, or for htmx just the form region (the preview appears inside it)."""
@@ -202,9 +215,12 @@ def _render_form(request, name: str, context: dict):
 def amend(request, pk: int):
     contract = _contract_or_404(pk)
     today = timezone.localdate()
-    form = AmendForm(request.POST or None, lines=page_queries.lines_for_amendment(contract, today),
-                     products=page_queries.products_for_sale(),
-                     initial={"effective_date": page_queries.default_as_of(contract, today)})
+    form = AmendForm(
+        request.POST or None,
+        lines=page_queries.lines_for_amendment(contract, today),
+        products=page_queries.products_for_sale(),
+        initial={"effective_date": page_queries.default_as_of(contract, today)},
+    )
     plan = token = notice = None
     if request.method == "POST" and form.is_valid():
         changes, rows = form.changes()
@@ -213,18 +229,28 @@ def amend(request, pk: int):
             effective = form.cleaned_data["effective_date"]
             try:
                 if request.POST.get("action") == "confirm" and request.POST.get("previewed") == token:
-                    amendment = contract_amend(contract_id=contract.pk, effective_date=effective, changes=changes,
-                                               by=request.user, reason=form.cleaned_data["reason"])
-                    return _finish(request, contract, f"Amendment {amendment.number} applied from {effective:%Y-%m-%d}; "
-                                                      f"proration total {format_money(amendment.proration_total, contract.currency)}.")
+                    amendment = contract_amend(
+                        contract_id=contract.pk,
+                        effective_date=effective,
+                        changes=changes,
+                        by=request.user,
+                        reason=form.cleaned_data["reason"],
+                    )
+                    return _finish(
+                        request,
+                        contract,
+                        f"Amendment {amendment.number} applied from {effective:%Y-%m-%d}; "
+                        f"proration total {format_money(amendment.proration_total, contract.currency)}.",
+                    )
                 if request.POST.get("action") == "confirm":
                     notice = CHANGED_SINCE_PREVIEW
                 plan = plan_amendment(contract, effective, changes)
             except DomainError as exc:
                 _domain_errors(form, exc, rows)
                 plan = token = notice = None
-    return _render_form(request, "amend", {"contract": contract, "form": form, "plan": plan, "token": token,
-                                           "notice": notice})
+    return _render_form(
+        request, "amend", {"contract": contract, "form": form, "plan": plan, "token": token, "notice": notice}
+    )
 
 
 class _Rollback(Exception):
@@ -256,18 +282,30 @@ def _renewal_preview(contract: Contract, term: int, uplift: Decimal, by) -> Rene
     def collect(renewal: Contract) -> RenewalPreview:
         old = {line.product_id: line for line in contract.lines.active_on(contract.end_date)}
         new = list(renewal.lines.select_related("product").order_by("item"))
-        return RenewalPreview(renewal.start_date, renewal.end_date, [(old.get(x.product_id), x) for x in new],
-                              renewal.arr, renewal.tcv)
+        return RenewalPreview(
+            renewal.start_date,
+            renewal.end_date,
+            [(old.get(x.product_id), x) for x in new],
+            renewal.arr,
+            renewal.tcv,
+        )
 
-    return _dry_run(lambda: contract_renew(contract_id=contract.pk, by=by, term_months=term,
-                                           uplift_percent=uplift), collect)
+    return _dry_run(
+        lambda: contract_renew(contract_id=contract.pk, by=by, term_months=term, uplift_percent=uplift),
+        collect,
+    )
 
 
 @staff_required(permission=RENEW_PERMISSION)
 def renew(request, pk: int):
     contract = _contract_or_404(pk)
-    form = RenewForm(request.POST or None, initial={"term_months": contract.renewal_term_months,
-                                                    "uplift_percent": contract.renewal_uplift_percent.normalize()})
+    form = RenewForm(
+        request.POST or None,
+        initial={
+            "term_months": contract.renewal_term_months,
+            "uplift_percent": contract.renewal_uplift_percent.normalize(),
+        },
+    )
     preview = token = notice = None
     renewal = getattr(contract, "renewed_by", None)
     if renewal is not None:
@@ -277,8 +315,9 @@ def renew(request, pk: int):
         token = form.fingerprint()
         try:
             if request.POST.get("action") == "confirm" and request.POST.get("previewed") == token:
-                renewal = contract_renew(contract_id=contract.pk, by=request.user, term_months=term,
-                                         uplift_percent=uplift)
+                renewal = contract_renew(
+                    contract_id=contract.pk, by=request.user, term_months=term, uplift_percent=uplift
+                )
                 return _finish(request, renewal, f"{contract.number} renewed into {renewal.number}.")
             if request.POST.get("action") == "confirm":
                 notice = CHANGED_SINCE_PREVIEW
@@ -286,8 +325,11 @@ def renew(request, pk: int):
         except DomainError as exc:
             _domain_errors(form, _renamed(exc, {"renewal_term_months": "term_months"}))
             preview = token = notice = None
-    return _render_form(request, "renew", {"contract": contract, "form": form, "preview": preview, "token": token,
-                                           "notice": notice})
+    return _render_form(
+        request,
+        "renew",
+        {"contract": contract, "form": form, "preview": preview, "token": token, "notice": notice},
+    )
 
 
 def _renamed(exc: DomainError, names: dict[str, str]) -> DomainError:
@@ -312,31 +354,46 @@ def _termination_preview(contract: Contract, effective: date, reason: str, by) -
         ending = [(line, after[pk]) for pk, line in before.items() if after[pk] != line.end_date]
         amendment = terminated.amendments.order_by("-number").first()
         credits = list(amendment.charges.order_by("id"))
-        return TerminationPreview(ending, credits, amendment.proration_total,
-                                  renewal.number if renewal and renewal.status == Contract.Status.ACTIVE else "")
+        return TerminationPreview(
+            ending,
+            credits,
+            amendment.proration_total,
+            renewal.number if renewal and renewal.status == Contract.Status.ACTIVE else "",
+        )
 
-    return _dry_run(lambda: contract_terminate(contract_id=contract.pk, effective_date=effective, reason=reason,
-                                               by=by), collect)
+    return _dry_run(
+        lambda: contract_terminate(contract_id=contract.pk, effective_date=effective, reason=reason, by=by),
+        collect,
+    )
 
 
 @staff_required(permission=TERMINATE_PERMISSION)
 def terminate(request, pk: int):
     contract = _contract_or_404(pk)
     today = timezone.localdate()
-    form = TerminateForm(request.POST or None, initial={"effective_date": page_queries.default_as_of(contract, today)})
+    form = TerminateForm(
+        request.POST or None, initial={"effective_date": page_queries.default_as_of(contract, today)}
+    )
     preview = token = notice = None
     if request.method == "POST" and form.is_valid():
         effective, reason = form.cleaned_data["effective_date"], form.cleaned_data["reason"]
         token = form.fingerprint()
         try:
             if request.POST.get("action") == "confirm" and request.POST.get("previewed") == token:
-                contract_terminate(contract_id=contract.pk, effective_date=effective, reason=reason, by=request.user)
-                return _finish(request, contract, f"{contract.number} terminated; its last day is {effective:%Y-%m-%d}.")
+                contract_terminate(
+                    contract_id=contract.pk, effective_date=effective, reason=reason, by=request.user
+                )
+                return _finish(
+                    request, contract, f"{contract.number} terminated; its last day is {effective:%Y-%m-%d}."
+                )
             if request.POST.get("action") == "confirm":
                 notice = CHANGED_SINCE_PREVIEW
             preview = _termination_preview(contract, effective, reason, request.user)
         except DomainError as exc:
             _domain_errors(form, exc)
             preview = token = notice = None
-    return _render_form(request, "terminate", {"contract": contract, "form": form, "preview": preview,
-                                               "token": token, "notice": notice})
+    return _render_form(
+        request,
+        "terminate",
+        {"contract": contract, "form": form, "preview": preview, "token": token, "notice": notice},
+    )

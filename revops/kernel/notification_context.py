@@ -1,7 +1,10 @@
-"""The unread-notification count for the top bar's bell (a context processor).
+"""The notification bell in the top bar (a context processor).
 
-Lazy: the COUNT runs only when a template shows the bell, so htmx partials and pages that do not
-extend base.html pay nothing; one indexed COUNT (user, read_at) when it does."""
+Pages render the bell with no query of their own: the unread count is fetched by htmx from
+`notifications:badge` (one indexed COUNT on (user, read_at)) when the page loads and every minute, so
+no page's query budget grows and the badge stays current on long-open pages. `unread_notification_count`
+is lazy: the COUNT runs only where a template uses it (the notifications page)."""
+
 from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
@@ -19,6 +22,7 @@ def notifications(request) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     return {
+        # roles_of caches on the user, and the navigation has already loaded them: no extra query.
         "show_notification_bell": SimpleLazyObject(lambda: roles.is_staff_member(user)),
         "unread_notification_count": SimpleLazyObject(lambda: unread_count(user)),
     }

@@ -1,15 +1,19 @@
 """The notifications page: a user's own notifications, newest first, marked read one by one or all
 at once (POST). Another user's notification is a 404, never a 403, so ids reveal nothing."""
+
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from .models import Notification
+from .notification_context import unread_count
 from .views import staff_required
 
 PAGE_SIZE = 50
@@ -33,9 +37,24 @@ def notifications_mark_all_read(*, user) -> int:
 
 def _back(request):
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect("notifications:list")
+
+
+@staff_required
+@require_GET
+@never_cache
+def badge(request):
+    """The bell's unread count (htmx swaps it into the top bar): one COUNT; empty when nothing is unread."""
+    count = unread_count(request.user)
+    if not count:
+        return HttpResponse("")
+    return HttpResponse(
+        format_html('<span class="bell-count">{}<span class="visually-hidden"> unread</span></span>', count)
+    )
 
 
 @staff_required
