@@ -55,6 +55,11 @@ class Product(models.Model):
     ssp = UnitPriceField(null=True, blank=True, help_text="Standalone selling price per unit (per month if recurring).")
     unit_cost = UnitPriceField(default=0, help_text="Cost of goods per unit (per month if recurring).")
     meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="products")
+    ssp_residual = models.BooleanField(
+        default=False, help_text="SSP highly variable or uncertain: allocate by the residual approach (ASC 606).")
+    distinct = models.BooleanField(
+        default=True, help_text="A distinct performance obligation; if not, it combines with the contract's "
+                                "main recurring obligation.")
     active = models.BooleanField(default=True, db_index=True)
 
     class Meta:

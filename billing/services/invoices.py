@@ -135,9 +135,10 @@ def invoice_issue(*, invoice_id: int, by=None, render_pdf: bool = True) -> Invoi
             invoice.amount_due = money.zero(invoice.currency)
             invoice.status = Invoice.Status.PAID
             invoice.save(update_fields=["amount_due", "status"])
+            applied = Decimal(0)
         else:
-            apply_customer_credit(invoice)
-        record_event("invoice.issued", invoice, payload(invoice))
+            applied = apply_customer_credit(invoice)
+        record_event("invoice.issued", invoice, payload(invoice, credit_applied=amount(applied, invoice)))
         if render_pdf:
             transaction.on_commit(lambda: _render_and_send(invoice.pk), robust=True)
         else:

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "quotes",
     "contracts",
     "billing",
+    "portal",
+    "recognition",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +178,7 @@ CELERY_BEAT_SCHEDULE = {
     "bill-run-daily": {"task": "billing.tasks.daily_bill_run", "schedule": crontab(minute=0, hour=2)},
     "dunning-daily": {"task": "billing.tasks.send_dunning", "schedule": crontab(minute=30, hour=8)},
     "usage-partitions": {"task": "billing.tasks.maintain_usage_partitions", "schedule": crontab(minute=45, hour=3)},
+    "recognize-revenue": {"task": "recognition.tasks.recognize_revenue", "schedule": crontab(minute=20, hour=1)},
     "idempotency-expire": {"task": "revops.kernel.tasks.expire_idempotency_keys", "schedule": crontab(minute=17)},
 }
 
@@ -195,6 +198,9 @@ REVOPS_PAYMENT_WEBHOOK_SECRETS = dict(
 
 # Overdue reminders, in days after an invoice's due date; each is sent once per invoice.
 REVOPS_DUNNING_DAYS = tuple(int(d) for d in env_list("REVOPS_DUNNING_DAYS", "3,10,30"))
+
+# Journal amounts are also kept in this currency (FX rates in the recognition app).
+REVOPS_REPORTING_CURRENCY = os.environ.get("REVOPS_REPORTING_CURRENCY", "USD")
 
 # Company shown on documents (quotes, invoices).
 REVOPS_COMPANY = {

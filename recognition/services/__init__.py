@@ -1,0 +1,1 @@
+"""Recognition services: journal posting, obligations and schedules, the recognition run, periods, reports."""
