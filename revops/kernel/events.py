@@ -16,6 +16,7 @@ A subscriber registered after an event was recorded does not receive that event.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -89,7 +90,12 @@ def record_event(event_type: str, aggregate: models.Model, payload: dict | None 
     return event
 
 
+_draining = threading.local()
+
+
 def _dispatch_after_commit() -> None:
+    if getattr(_draining, "active", False):
+        return  # a subscriber recorded this event while we are draining: the running loop picks it up
     from .tasks import deliver_events
 
     deliver_events.delay()
@@ -135,10 +141,15 @@ class _SubscriberLock:
 def deliver_pending(*, limit: int = BATCH_SIZE) -> int:
     """Deliver due pending events to every registered subscriber; return how many were delivered."""
     delivered = 0
-    for sub in list(_registry.values()):
-        with _SubscriberLock(sub.name) as got_it:
-            if got_it:
-                delivered += _deliver_to(sub, limit=limit)
+    outer = getattr(_draining, "active", False)
+    _draining.active = True
+    try:
+        for sub in list(_registry.values()):
+            with _SubscriberLock(sub.name) as got_it:
+                if got_it:
+                    delivered += _deliver_to(sub, limit=limit)
+    finally:
+        _draining.active = outer
     return delivered
 
 
@@ -155,6 +166,10 @@ def _deliver_to(sub: Subscriber, *, limit: int) -> int:
             break  # strict order: later events wait for this one's retry
         try:
             with transaction.atomic():
+                still_pending = EventDelivery.objects.select_for_update().filter(
+                    pk=delivery.pk, status=EventDelivery.Status.PENDING).exists()
+                if not still_pending:
+                    continue  # delivered meanwhile (a redelivered task, another worker)
                 sub.handler(delivery.event)
                 delivery.status = EventDelivery.Status.DELIVERED
                 delivery.delivered_at = timezone.now()
