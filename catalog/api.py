@@ -64,7 +64,7 @@ class ProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
         fields = ["id", "sku", "name", "description", "family", "kind", "recognition", "currency", "ssp",
-                  "unit_cost", "meter", "active"]
+                  "unit_cost", "meter", "active", "ssp_residual", "distinct"]
         extra_kwargs = {"sku": {"validators": []}}
 
 

@@ -138,6 +138,7 @@ def seed(ctx) -> None:
         products[sku] = product_create(
             sku=sku, name=name, family=family, kind=kind, meter=meters.get(meter), description=description,
             currency="USD", ssp=D(ssp) if ssp is not None else None, unit_cost=D(cost),
+            ssp_residual=ssp is None,  # support's standalone price varies with the deal: residual approach
         )
     books = {currency: price_book_create(name=name, currency=currency, is_default=default)
              for name, currency, default in PRICE_BOOKS}

@@ -195,7 +195,7 @@ def meter_update(*, meter_id: int, **changes) -> Meter:
 # --- products ---------------------------------------------------------------------------------------
 
 PRODUCT_FIELDS = ("sku", "name", "description", "family", "kind", "recognition", "currency", "ssp", "unit_cost",
-                  "meter", "active")
+                  "meter", "active", "ssp_residual", "distinct")
 
 
 def _check_product(product: Product) -> None:
@@ -230,7 +230,8 @@ def _product_payload(product: Product) -> dict:
 
 def product_create(*, sku: str, name: str, kind: str, recognition: str | None = None, meter: Meter | None = None,
                    description: str = "", family: str = "", currency: str = "USD", ssp: Decimal | None = None,
-                   unit_cost: Decimal | str = Decimal(0), active: bool = True) -> Product:
+                   unit_cost: Decimal | str = Decimal(0), active: bool = True, ssp_residual: bool = False,
+                   distinct: bool = True) -> Product:
     """Create a product and record `product.created`.
 
     The SKU is unique; a usage product needs a meter. `recognition` defaults from the kind (recurring:
@@ -239,7 +240,8 @@ def product_create(*, sku: str, name: str, kind: str, recognition: str | None = 
     if recognition is None:
         recognition = DEFAULT_RECOGNITION.get(kind, "")
     product = Product(sku=sku, name=name, kind=kind, recognition=recognition, meter=meter, description=description,
-                      family=family, currency=currency, ssp=ssp, unit_cost=unit_cost, active=active)
+                      family=family, currency=currency, ssp=ssp, unit_cost=unit_cost, active=active,
+                      ssp_residual=ssp_residual, distinct=distinct)
     _check_product(product)
     try:
         with transaction.atomic():

@@ -199,6 +199,9 @@ REVOPS_PAYMENT_WEBHOOK_SECRETS = dict(
 # Overdue reminders, in days after an invoice's due date; each is sent once per invoice.
 REVOPS_DUNNING_DAYS = tuple(int(d) for d in env_list("REVOPS_DUNNING_DAYS", "3,10,30"))
 
+# The quote revenue preview: the recognition engine (quotes.revenue.simple_projection without it).
+REVOPS_REVENUE_PROJECTOR = "recognition.preview.project_quote"
+
 # Journal amounts are also kept in this currency (FX rates in the recognition app).
 REVOPS_REPORTING_CURRENCY = os.environ.get("REVOPS_REPORTING_CURRENCY", "USD")
 

@@ -87,7 +87,7 @@ class TestProducts:
         assert response.json() == {"count": 1, "next": None, "previous": None, "results": [{
             "id": product.pk, "sku": "API", "name": "API calls", "description": "", "family": "", "kind": "usage",
             "recognition": "usage", "currency": "USD", "ssp": "0.0006", "unit_cost": "0.0001",
-            "meter": "api-calls", "active": True,
+            "meter": "api-calls", "active": True, "ssp_residual": False, "distinct": True,
         }]}
 
     def test_filters_search_and_ordering(self, rep):

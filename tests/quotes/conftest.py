@@ -26,15 +26,17 @@ class Catalog:
 def catalog(db):
     book = cm.PriceBook.objects.create(name="USD list", currency="USD", is_default=True)
 
-    def product(sku, kind="recurring", recognition="ratable", **kw):
+    def product(sku, kind="recurring", recognition="ratable", ssp="10", **kw):
         return cm.Product.objects.create(sku=sku, name=sku.title(), kind=kind, recognition=recognition,
-                                         ssp=D("10"), **kw)
+                                         ssp=D(ssp) if ssp is not None else None, **kw)
 
-    seats = product("seats")
-    onboarding = product("onboarding", kind="one_time", recognition="point_in_time")
-    support = product("support")
-    bundle = product("growth-bundle")
-    analytics = product("analytics")
+    # Standalone selling prices at list, so the revenue preview (allocation by SSP) matches each line's
+    # own amount; support's SSP varies with the deal (residual).
+    seats = product("seats", ssp="50")
+    onboarding = product("onboarding", kind="one_time", recognition="point_in_time", ssp="2500")
+    support = product("support", ssp=None, ssp_residual=True)
+    bundle = product("growth-bundle", ssp="0")
+    analytics = product("analytics", ssp="20")
     unpriced = product("unpriced")
     for p, model, kw in [
         (seats, "per_unit", {"unit_amount": D("50.00")}),

@@ -275,3 +275,18 @@ def test_revenue_projection_spreads_ratable_lines_by_day_and_sums_to_tcv(new_quo
         (date(2026, 4, 1), D("46.67")),
     ]
     assert sum(m.amount for m in months) == quote.tcv == D("2800.00")
+
+
+def test_the_preview_allocates_a_discount_across_lines_by_ssp(new_quote, catalog, sales_rep):
+    """The recognition engine, not each line's own price: a discounted subscription sold with a
+    full-price service shares the discount with it (ASC 606 step 4)."""
+    quote = new_quote(start_date=date(2026, 1, 1), term_months=1)
+    editing.quote_line_add(quote_id=quote.pk, product_id=catalog.seats.pk, quantity=10, discount_percent=50,
+                           by=sales_rep)  # 250.00 for January (SSP 500.00)
+    editing.quote_line_add(quote_id=quote.pk, product_id=catalog.onboarding.pk, quantity=1, by=sales_rep)  # 2,500.00
+    quote.refresh_from_db()
+    months = project_revenue(quote)
+    seats_line, onboarding_line = quote.lines.order_by("position")
+    # TCV 2,750.00 by SSP 500 : 2,500 → 458.33 and 2,291.67
+    assert months[0].by_line == {seats_line.pk: D("458.33"), onboarding_line.pk: D("2291.67")}
+    assert months[0].amount == quote.tcv == D("2750.00")
