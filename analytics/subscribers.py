@@ -1,0 +1,11 @@
+"""Keep the MRR rollup current: any contract change rebuilds that customer's movements (idempotent)."""
+from revops.kernel.events import subscriber
+
+
+@subscriber("analytics.mrr", "contract.*")
+def on_contract_event(event) -> None:
+    from .services.mrr import customer_refresh
+
+    customer_id = event.payload.get("customer")
+    if customer_id:
+        customer_refresh(customer_id=customer_id)
