@@ -39,6 +39,9 @@ def close_checklist(period: AccountingPeriod) -> dict[str, dict]:
 def period_close(*, month: date, by) -> AccountingPeriod:
     if not by.has_perm("recognition.close_period"):
         raise PermissionDeniedError("closing periods needs the finance role")
+    if month_end(month) >= timezone.localdate():
+        raise ValidationFailed(f"{month:%Y-%m} has not ended yet: a month closes after its last day",
+                               fields={"period": ["the month has not ended"]}, code="period_not_ended")
     with transaction.atomic():
         period = period_for(month)
         period = AccountingPeriod.objects.select_for_update().get(pk=period.pk)
@@ -66,9 +69,9 @@ def period_reopen(*, month: date, by, reason: str) -> AccountingPeriod:
     if not (reason or "").strip():
         raise ValidationFailed("say why the period is reopened", fields={"reason": ["required"]})
     with transaction.atomic():
-        period = AccountingPeriod.objects.select_for_update().get(start=month.replace(day=1))
-        if period.status != AccountingPeriod.Status.CLOSED:
-            raise InvalidTransition(f"{period} is not closed")
+        period = AccountingPeriod.objects.select_for_update().filter(start=month.replace(day=1)).first()
+        if period is None or period.status != AccountingPeriod.Status.CLOSED:
+            raise InvalidTransition(f"{month:%Y-%m} is not closed")
         period.status = AccountingPeriod.Status.OPEN
         period.checklist = {**period.checklist, "reopened": {"by": by.pk, "at": timezone.now().isoformat(),
                                                              "reason": reason}}

@@ -120,9 +120,11 @@ def gl_rows(*, first: date, last: date, after_id: int | None = None):
         e = x.entry
         yield {"entry_id": e.pk, "date": e.date.isoformat(), "period": f"{e.period.start:%Y-%m}", "source": e.source,
                "source_key": e.source_key, "memo": e.memo, "account": x.account.code, "account_name": x.account.name,
-               "debit": str(x.debit), "credit": str(x.credit), "currency": e.currency,
-               "debit_reporting": str(x.debit_reporting), "credit_reporting": str(x.credit_reporting),
-               "reporting_currency": e.reporting_currency, "fx_rate": str(e.fx_rate), "customer_id": e.customer_id,
+               "debit": str(money.quantize(x.debit, e.currency)), "credit": str(money.quantize(x.credit, e.currency)),
+               "currency": e.currency, "debit_reporting": str(money.quantize(x.debit_reporting, e.reporting_currency)),
+               "credit_reporting": str(money.quantize(x.credit_reporting, e.reporting_currency)),
+               "reporting_currency": e.reporting_currency, "fx_rate": f"{e.fx_rate.normalize():f}",
+               "customer_id": e.customer_id,
                "contract_id": x.contract_id, "product_id": x.product_id,
                "corrects_period": f"{e.corrects_period.start:%Y-%m}" if e.corrects_period else ""}
 
