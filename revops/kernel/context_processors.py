@@ -17,6 +17,8 @@ STAFF_NAV = [
     ("Invoices", "billing:invoices", (roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS, roles.SALES_MANAGER)),
     ("Bill runs", "billing:bill_runs", (roles.FINANCE, roles.ADMIN)),
     ("AR aging", "billing:ar_aging", (roles.FINANCE, roles.ADMIN)),
+    ("Payments", "billing:payments", (roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS)),
+    ("Dunning", "billing:dunning", (roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS)),
 ]
 
 
