@@ -32,9 +32,10 @@ def seed(ctx) -> None:
     finance = ctx.shared["users"]["finance"]
     since = ctx.shared["customer_since"]
     created: list[Contract] = []
+    portal_id = ctx.shared.get("portal_customer_id")
     for customer in ctx.shared["customers"]:
-        if rng.random() > 0.7:
-            continue  # prospects: quotes, no contract yet
+        if rng.random() > 0.7 and customer.pk != portal_id:
+            continue  # prospects: quotes, no contract yet (the portal's demo customer always has one)
         edition = rng.choices(ctx.shared["editions"], weights=[5, 4, 2])[0]
         seats = D(rng.choice([5, 10, 15, 25, 40, 80, 150]))
         discount = D(rng.choice([0, 0, 5, 10, 15])) / 100
@@ -43,7 +44,7 @@ def seed(ctx) -> None:
         if edition == "PLAT-ENT" and rng.random() < 0.6:
             lines.append(LineSpec(products["SUPPORT-ENT"], D(1),
                                   money.quantize(unit * seats * D("0.15"), customer.currency)))
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 or customer.pk == portal_id:
             usage_sku = "USAGE-STORAGE" if rng.random() < 0.7 else "USAGE-API"
             lines.append(LineSpec(products[usage_sku], D(1), D(0), period="usage"))
         if rng.random() < 0.4:

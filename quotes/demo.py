@@ -103,6 +103,15 @@ def seed(ctx) -> None:
                 ["Budget moved to next quarter", "Chose a competitor", "Price above our approval limit"]))
         elif outcome == "expired":
             expire.append(quote.pk)
+    # The portal's demo customer has a quote waiting for it.
+    portal_customer = next((c for c in customers if c.pk == ctx.shared.get("portal_customer_id")), None)
+    if portal_customer is not None:
+        owner = portal_customer.owner or ctx.shared["reps"][0]
+        with acting_as(owner):
+            quote = _build(ctx, portal_customer, owner)
+            quote = lifecycle.quote_submit(quote_id=quote.pk, by=owner)
+            _approve_all(quote, approvers)
+            created.append(lifecycle.quote_send(quote_id=quote.pk, by=owner))
     # Quotes that ran out of time: their validity ended yesterday and the hourly task has run.
     Quote.objects.filter(pk__in=expire).update(valid_until=ctx.today - timedelta(days=1))
     lifecycle.quotes_expire(today=ctx.today)

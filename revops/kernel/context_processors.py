@@ -7,6 +7,7 @@ from . import roles
 # (label, url name, roles that see it); portal users get their own menu.
 STAFF_NAV = [
     ("Home", "home", roles.STAFF_ROLES),
+    ("Dashboard", "analytics:dashboard", roles.STAFF_ROLES),
     ("Customers", "customers:list", roles.STAFF_ROLES),
     ("Catalog", "catalog:products", roles.STAFF_ROLES),
     ("Price books", "catalog:price_books", roles.STAFF_ROLES),
@@ -19,6 +20,8 @@ STAFF_NAV = [
     ("AR aging", "billing:ar_aging", (roles.FINANCE, roles.ADMIN)),
     ("Payments", "billing:payments", (roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS)),
     ("Dunning", "billing:dunning", (roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS)),
+    ("Revenue", "recognition:home", (roles.FINANCE, roles.ADMIN)),
+    ("Close", "recognition:periods", (roles.FINANCE, roles.ADMIN)),
 ]
 
 

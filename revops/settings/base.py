@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "billing",
     "portal",
     "recognition",
+    "analytics",
 ]
 
 MIDDLEWARE = [

@@ -598,9 +598,14 @@ def test_an_admin_without_staff_status_gets_no_admin_links(client, make_user):
     assert "staff status is off" in response.text
 
 
-@pytest.mark.parametrize("who", ["no_role", "portal"])
-def test_home_is_a_403_for_users_without_a_staff_role(client, make_user, portal_user, who):
-    user = portal_user if who == "portal" else make_user()
+def test_home_sends_a_portal_user_to_the_customer_portal(client, portal_user):
+    response = _client(client, portal_user).get(reverse("home"))
+
+    assert (response.status_code, response["Location"]) == (302, "/portal/")
+
+
+def test_home_is_a_403_for_users_without_a_staff_role(client, make_user):
+    user = make_user()
 
     response = _client(client, user).get(reverse("home"))
 

@@ -58,7 +58,7 @@ def test_a_sales_rep_signs_in_searches_customers_and_prices_a_quantity(
     expect(page.locator("h1")).to_have_text("Welcome, Rita")
     expect(page.locator(".mainnav a.active")).to_have_text("Home")
     expect(page.locator(".mainnav a")).to_have_text(
-        ["Home", "Customers", "Catalog", "Price books", "Quotes", "Contracts", "Renewals"])
+        ["Home", "Dashboard", "Customers", "Catalog", "Price books", "Quotes", "Contracts", "Renewals"])
     expect(page.locator(".account")).to_contain_text("Sales rep")
     expect(page.locator('.panel[data-role="sales_rep"]')).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "home-sales-rep.png"), full_page=True)

@@ -1,0 +1,57 @@
+"""The live dashboard: exact tiles, the partial the page polls, access."""
+import re
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+import time_machine
+
+from catalog import models as cm
+from contracts.services.creation import LineSpec, contract_create
+from revops.kernel.events import deliver_pending
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def book(finance_user):
+    seats = cm.Product.objects.create(sku="SEATS", name="Seats", kind="recurring", recognition="ratable", ssp=D("10"))
+    customer = CustomerFactory(currency="USD")
+    contract_create(customer=customer, start_date=date(2027, 1, 1), term_months=12, by=finance_user,
+                    lines=[LineSpec(seats, D(25), D("10.00"))])  # 250.00 MRR
+    deliver_pending()
+    return customer
+
+
+def test_the_dashboard_shows_the_kpis_with_their_definitions(client, make_user, book):
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("sales_manager"))
+        page = client.get("/analytics/")
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-kpi="mrr">$250.00<' in html
+    assert 'data-kpi="arr">$3,000.00<' in html
+    assert "How is this computed?" in html and "÷ months in the period" in html
+    assert 'hx-trigger="every 2s"' in html
+    assert "vendor/chartjs/chart.umd.min.js" in html  # served from our static files, no CDN
+
+
+def test_the_polled_tiles_show_a_new_payment(client, make_user, book, finance_user):
+    from billing.services.payments import payment_record
+
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("finance"))
+        assert _tile(client.get("/analytics/tiles/").text, "collections") == "—"
+        payment_record(customer=book, amount="75.00", currency="USD", by=finance_user)
+        assert _tile(client.get("/analytics/tiles/").text, "collections") == "$75.00"
+
+
+def _tile(html: str, name: str) -> str:
+    match = re.search(rf'data-kpi="{name}">(.*?)</div>', html, re.S)
+    return " ".join(match.group(1).split())
+
+
+def test_people_without_a_staff_role_get_403(client, make_user):
+    client.force_login(make_user())
+    assert client.get("/analytics/").status_code == 403
