@@ -2,10 +2,14 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from analytics import api as analytics_api
+from billing import api as billing_api
 from catalog import api as catalog_api
 from contracts import api as contracts_api
 from customers import api as customers_api
+from portal import api as portal_api
 from quotes import api as quotes_api
+from recognition import api as recognition_api
 from revops.kernel.api.auth import ObtainTokenView
 
 router = DefaultRouter()
@@ -13,8 +17,12 @@ customers_api.register(router)
 catalog_api.register(router)
 quotes_api.register(router)
 contracts_api.register(router)
+billing_api.register(router)
+portal_api.register(router)
+recognition_api.register(router)
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    *analytics_api.urlpatterns(),
     *router.urls,
 ]

@@ -83,7 +83,8 @@ def _allocate(payment: Payment, allocations: list[dict] | None) -> None:
             take = _amount(a.get("amount"), currency)
             if take > invoice.amount_due:
                 raise ValidationFailed("more than the invoice's amount due",
-                                       fields={f"allocations[{i}].amount": [f"at most {invoice.amount_due}"]})
+                                       fields={f"allocations[{i}].amount": [
+                                           f"at most {money.quantize(invoice.amount_due, currency)}"]})
             if take > remaining:
                 raise ValidationFailed("allocations exceed the payment",
                                        fields={f"allocations[{i}].amount": ["more than what is left of the payment"]})
@@ -164,7 +165,26 @@ def payment_from_webhook(*, provider: str, body: bytes, signature_header: str) -
     if not data.get("id"):
         raise field_error("id", "the provider's event id is required")
     received = parse_datetime(data["created"]) if isinstance(data.get("created"), str) else None
-    allocations = [{"invoice": data["invoice"], "amount": data["amount"]}] if data.get("invoice") else None
+    allocations = _webhook_allocations(data, customer)
     return payment_record(customer=customer, amount=str(data.get("amount")), currency=data.get("currency", ""),
                           received_at=received, reference=data.get("reference", ""), allocations=allocations,
                           source=Payment.Source.WEBHOOK, provider=provider, provider_event_id=str(data["id"]))
+
+
+def _webhook_allocations(data: dict, customer: Customer) -> list[dict] | None:
+    """The invoice the provider names takes what it still owes; the rest is customer credit. The money
+    was received either way: an invoice already paid (say, recorded by hand), voided or in another
+    currency must not make the event fail — the provider would redeliver it forever and the payment would
+    never be recorded — so then the payment is allocated like any other (oldest open invoices first)."""
+    if not data.get("invoice"):
+        return None
+    invoice = Invoice.objects.filter(pk=data["invoice"] if str(data["invoice"]).isdigit() else None,
+                                     customer=customer, currency=data.get("currency"),
+                                     status__in=Invoice.OPEN).first()
+    try:
+        amount = money.to_decimal(str(data.get("amount")))
+    except (ValidationFailed, TypeError):
+        return None  # payment_record refuses the amount itself, naming the field
+    if invoice is None or amount <= 0 or invoice.amount_due <= 0:
+        return None
+    return [{"invoice": invoice.pk, "amount": min(amount, invoice.amount_due)}]
