@@ -49,8 +49,8 @@ SEGMENT_PARAMS = [OpenApiParameter(f, OpenApiTypes.STR, description="segment fil
 class KpiSnapshotView(APIView):
     permission_classes = [IsAuthenticatedStaff]
 
-    @extend_schema(parameters=[OpenApiParameter("as_of", OpenApiTypes.DATE), *SEGMENT_PARAMS],
-                   responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="kpis_snapshot", parameters=[OpenApiParameter("as_of", OpenApiTypes.DATE),
+                                                              *SEGMENT_PARAMS], responses=OpenApiTypes.OBJECT)
     def get(self, request):
         from django.utils import timezone
 
@@ -62,7 +62,8 @@ class KpiSnapshotView(APIView):
 class KpiSeriesView(APIView):
     permission_classes = [IsAuthenticatedStaff]
 
-    @extend_schema(parameters=[OpenApiParameter("from", OpenApiTypes.STR, description="YYYY-MM"),
+    @extend_schema(operation_id="kpis_series", parameters=[
+                       OpenApiParameter("from", OpenApiTypes.STR, description="YYYY-MM"),
                                OpenApiParameter("to", OpenApiTypes.STR, description="YYYY-MM"), *SEGMENT_PARAMS],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request, name: str):

@@ -158,6 +158,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "QuoteStatusEnum": "quotes.models.Quote.Status",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "ContractStatusEnum": "contracts.models.Contract.Status",
+    },
 }
 
 # Celery. With no broker every task runs eagerly, in-process, so `make run` needs nothing else.
