@@ -46,7 +46,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.filters import SearchFilter
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from catalog import pricing as engine
@@ -57,6 +57,7 @@ from customers.models import Customer
 from quotes.filters import StableOrderingFilter
 from revops.kernel import money
 from revops.kernel.actor import set_actor
+from revops.kernel.api.renderers import PDFRenderer
 from revops.kernel.errors import Conflict, DomainError, ValidationFailed
 
 from . import serializers as s
@@ -97,19 +98,6 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     status = 413
 
-
-class PDFRenderer(BaseRenderer):
-    """Lets `Accept: application/pdf` reach the PDF endpoint (the view answers the bytes itself)."""
-
-    media_type = "application/pdf"
-    format = "pdf"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        if isinstance(data, bytes):
-            return data
-        return JSONRenderer().render(data)  # an error body, should one be rendered here
 
 
 # --- helpers -----------------------------------------------------------------------------------------

@@ -13,29 +13,17 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.reverse import reverse
 
 from billing.models import Invoice, InvoiceLine, Payment, PaymentAllocation
 from quotes.models import Quote, QuoteLine
 from quotes.services.lifecycle import acceptance_url
 from revops.kernel.api.fields import DecimalStringField, MoneyField, UnitPriceField
+from revops.kernel.api.renderers import PDFRenderer
 from revops.kernel.permissions import IsPortalUser
 
 from . import selectors
-
-
-class PDFRenderer(BaseRenderer):
-    """Lets `Accept: application/pdf` reach the PDF actions (the view answers the bytes itself)."""
-
-    media_type = "application/pdf"
-    format = "pdf"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else JSONRenderer().render(data)
-
 
 PDF_RESPONSE = {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF.")}
 

@@ -23,10 +23,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.filters import SearchFilter
 from rest_framework.permissions import BasePermission
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from revops.kernel import money, roles
+from revops.kernel.api.renderers import PDFRenderer
 from revops.kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from revops.kernel.permissions import RolePermission
 
@@ -58,19 +59,6 @@ class DocumentUnavailable(DomainError):
     code = "document_unavailable"
     status = 503
 
-
-class PDFRenderer(BaseRenderer):
-    """Lets `Accept: application/pdf` reach the PDF endpoint (the view answers the bytes itself)."""
-
-    media_type = "application/pdf"
-    format = "pdf"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        if isinstance(data, bytes):
-            return data
-        return JSONRenderer().render(data)  # an error body, should one be rendered here
 
 
 # --- helpers -----------------------------------------------------------------------------------------
