@@ -40,8 +40,8 @@ def seed(ctx) -> None:
     finance = User.objects.filter(username="finance").first()
     closed = 0
     last_month = add_months(ctx.today.replace(day=1), -1)
-    start = add_months(last_month, -6)
-    month = start
+    first = JournalEntry.objects.order_by("date").values_list("date", flat=True).first()
+    month = first.replace(day=1) if first else last_month
     while finance and month < last_month:
         try:
             period_close(month=month, by=finance)
