@@ -21,11 +21,13 @@ obligations that remain from that date. Schedules of closed periods are never re
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from contracts.models import Contract, ContractLine
 from contracts.services.periods import MONTHS
@@ -72,7 +74,8 @@ def service_months(line: ContractLine, start: date, end: date) -> Decimal:
     return total
 
 
-def _ssp(line: ContractLine, contract: Contract, start: date, end: date, on: date) -> Decimal | None:
+def _ssp(line: ContractLine, contract: Contract, start: date, end: date, on: date,
+         rate: Callable[[str, date], Decimal] = fx_rate) -> Decimal | None:
     product = line.product
     if product.ssp_residual:
         return None
@@ -83,7 +86,7 @@ def _ssp(line: ContractLine, contract: Contract, start: date, end: date, on: dat
     units = line.quantity * (service_months(line, start, end) if line.period in MONTHS else 1)
     ssp = product.ssp * units
     if product.currency != contract.currency:  # weights in one currency
-        ssp = ssp * fx_rate(product.currency, on) / fx_rate(contract.currency, on)
+        ssp = ssp * rate(product.currency, on) / rate(contract.currency, on)
     return ssp
 
 
@@ -149,13 +152,34 @@ def _build(contract: Contract, lines: list[ContractLine], start: date, *, versio
            on: date) -> list[PerformanceObligation]:
     """Obligations (and schedules) for `lines` from `start`: transaction price = their consideration
     from `start` plus `price_extra` (the unrecognized part carried over by a modification)."""
+    created, schedules = _plan(contract, lines, start, version=version, price_extra=price_extra, on=on)
+    _insert(created, schedules)
+    return created
+
+
+def _insert(obligations: list[PerformanceObligation], schedules: list[ScheduleLine]) -> None:
+    """Two inserts for the lot: the obligations get their ids back, in order, before their schedules go in."""
+    if connection.features.can_return_rows_from_bulk_insert:
+        PerformanceObligation.objects.bulk_create(obligations)
+    else:
+        for ob in obligations:
+            ob.save(force_insert=True)
+    ScheduleLine.objects.bulk_create(schedules)
+
+
+def _plan(contract: Contract, lines: list[ContractLine], start: date, *, version: int, price_extra: Decimal = ZERO,
+          on: date, rate: Callable[[str, date], Decimal] | None = None,
+          ) -> tuple[list[PerformanceObligation], list[ScheduleLine]]:
+    """`_build`'s obligations and schedule lines, not saved."""
     currency = contract.currency
     fixed = [x for x in lines if x.period != "usage" and x.end_date >= start]
+    rate = rate or functools.cache(fx_rate)  # every line converts on the same day: one lookup per currency
     candidates = []
     for line in fixed:
         s = max(start, line.start_date)
         candidates.append(Candidate(line.item, line, _value(line, s, line.end_date, currency),
-                                    _ssp(line, contract, s, line.end_date, on), s, line.end_date, line.quantity))
+                                    _ssp(line, contract, s, line.end_date, on, rate), s, line.end_date,
+                                    line.quantity))
     # Not-distinct products join the main recurring obligation.
     main = max((c for c in candidates if c.line.period in MONTHS and c.line.product.distinct),
                key=lambda c: c.value, default=None)
@@ -167,40 +191,67 @@ def _build(contract: Contract, lines: list[ContractLine], start: date, *, versio
         else:
             merged.append(c)
     price = sum((c.value for c in merged), ZERO) + price_extra
-    created = []
+    created, schedules = [], []
     for c, allocated, note in _allocate(contract, merged, price, on):
-        ob = PerformanceObligation.objects.create(
+        ob = PerformanceObligation(
             contract=contract, item=c.item, product=c.line.product, pattern=_pattern(c.line), quantity=c.quantity,
             start_date=c.start, end_date=c.end, currency=currency, ssp=money.quantize(c.ssp or 0, currency),
             allocated_price=allocated, version=version, allocation_note=note)
-        ScheduleLine.objects.bulk_create(_schedule(ob, allocated, c.start, c.end))
         created.append(ob)
+        schedules += _schedule(ob, allocated, c.start, c.end)
     for line in lines:
         if line.period == "usage" and line.end_date >= start:
-            created.append(PerformanceObligation.objects.create(
+            created.append(PerformanceObligation(
                 contract=contract, item=line.item, product=line.product, pattern=PerformanceObligation.Pattern.USAGE,
                 quantity=line.quantity, start_date=max(start, line.start_date), end_date=line.end_date,
                 currency=currency, ssp=ZERO, allocated_price=ZERO, version=version,
                 allocation_note="variable consideration: recognized as rated"))
-    return created
+    return created, schedules
 
 
 def obligations_for_contract(*, contract_id: int, end_date: date | None = None) -> list[PerformanceObligation]:
     """Steps 1–5 for a new contract, as it was when it was activated: its lines' first versions running
     to `end_date` (the end at activation, from the event; later amendments and terminations arrive as
     their own events and modify the obligations). Idempotent: a contract with obligations is left as it is."""
+    return obligations_for_contracts(contracts={contract_id: end_date})[contract_id]
+
+
+def obligations_for_contracts(*, contracts: dict[int, date | None]) -> dict[int, list[PerformanceObligation]]:
+    """`obligations_for_contract` for many contracts at once ({contract id: end date at activation, or
+    None}), for backfills and catch-up runs: the same obligations and schedules, with a handful of
+    queries for the lot, in one transaction (a contract that cannot be allocated stops the lot)."""
     with transaction.atomic():
-        contract = Contract.objects.select_for_update().get(pk=contract_id)
-        if contract.obligations.exists():
-            return list(contract.obligations.all())
-        lines = list(contract.lines.select_related("product").filter(start_date=contract.start_date, version=1))
-        end = end_date or contract.end_date
-        for line in lines:
-            if line.end_date < end and line.period != "one_time":
-                line.end_date = end  # in memory only: the version as it was at activation
-        if end_date:
-            contract.end_date = end_date  # in memory, for the consideration windows
-        return _build(contract, lines, contract.start_date, version=1, on=contract.start_date)
+        locked = {c.pk: c for c in Contract.objects.select_for_update().filter(pk__in=list(contracts)).order_by("pk")}
+        missing = [pk for pk in contracts if pk not in locked]
+        if missing:
+            raise Contract.DoesNotExist(f"no contract with id {missing[0]}")
+        out: dict[int, list[PerformanceObligation]] = {}
+        for ob in PerformanceObligation.objects.filter(contract_id__in=list(contracts)):
+            out.setdefault(ob.contract_id, []).append(ob)
+        versions: dict[int, list[ContractLine]] = {}
+        for line in ContractLine.objects.select_related("product").filter(
+                contract_id__in=[pk for pk in contracts if pk not in out], version=1):
+            if line.start_date == locked[line.contract_id].start_date:
+                versions.setdefault(line.contract_id, []).append(line)
+        rate = functools.cache(fx_rate)
+        obligations, schedules = [], []
+        for contract_id, end_date in contracts.items():
+            if contract_id in out:
+                continue
+            contract, lines = locked[contract_id], versions.get(contract_id, [])
+            end = end_date or contract.end_date
+            for line in lines:
+                if line.end_date < end and line.period != "one_time":
+                    line.end_date = end  # in memory only: the version as it was at activation
+            if end_date:
+                contract.end_date = end_date  # in memory, for the consideration windows
+            created, lines_of = _plan(contract, lines, contract.start_date, version=1, on=contract.start_date,
+                                      rate=rate)
+            out[contract_id] = created
+            obligations += created
+            schedules += lines_of
+        _insert(obligations, schedules)
+        return out
 
 
 def _kept_before(ob: PerformanceObligation, day: date) -> Decimal:

@@ -13,19 +13,23 @@ Each posts once (its source key), into an open period.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import CharField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from billing.models import CreditNote, Invoice, Payment
 from revops.kernel.dates import add_months, month_start
 
-from ..models import Account, PerformanceObligation, ScheduleLine
-from .journal import Leg, account, balance, post
+from ..models import Account, JournalEntry, JournalLine, PerformanceObligation, ScheduleLine
+from .journal import EntrySpec, Leg, account, balance, post, post_many
 
 ZERO = Decimal(0)
+RECOGNITION_CHUNK = 500  # schedule lines per transaction in the recognition run
 R = Account.Role
 
 
@@ -95,33 +99,58 @@ def post_credit_note(note: CreditNote):
 def recognize_through(*, day: date) -> int:
     """Recognize every planned schedule line of a month that has ended by `day` (month-end posting).
     Idempotent: a recognized line is never posted again; lines of closed months post late into the
-    first open period."""
+    first open period. Lines post in (month, obligation) order, RECOGNITION_CHUNK to a transaction."""
     last_complete = month_start(day) if day < add_months(month_start(day), 1) - timedelta(days=1) \
         else add_months(month_start(day), 1)
-    due = (ScheduleLine.objects.filter(status=ScheduleLine.Status.PLANNED, period__lt=last_complete)
-           .exclude(obligation__pattern=PerformanceObligation.Pattern.USAGE)
-           .select_related("obligation__product", "obligation__contract").order_by("period", "obligation_id"))
+    order = ("period", "obligation_id", "id")
+    due = list(ScheduleLine.objects.filter(status=ScheduleLine.Status.PLANNED, period__lt=last_complete)
+               .exclude(obligation__pattern=PerformanceObligation.Pattern.USAGE).order_by(*order)
+               .values_list("pk", flat=True))
+    accounts: dict[tuple[str, str], Account] = {}
+
+    def account_for(role: str, family: str = "") -> Account:  # looked up once per run
+        if (role, family) not in accounts:
+            accounts[role, family] = account(role, family)
+        return accounts[role, family]
+
     posted = 0
-    for line in due:
-        with transaction.atomic():
-            line = ScheduleLine.objects.select_for_update().select_related(
-                "obligation__product", "obligation__contract").get(pk=line.pk)
-            if line.status != ScheduleLine.Status.PLANNED or not line.amount:
-                if line.status == ScheduleLine.Status.PLANNED:
-                    line.status = ScheduleLine.Status.RECOGNIZED
-                    line.save(update_fields=["status"])
-                continue
-            ob = line.obligation
-            end_of_month = add_months(line.period, 1) - timedelta(days=1)
-            deferred = max(-balance(R.DEFERRED, contract_id=ob.contract_id), ZERO)
-            from_deferred = min(deferred, line.amount)
-            legs = [Leg(account(R.DEFERRED), from_deferred, ob.contract_id, ob.product_id),
-                    Leg(account(R.UNBILLED), line.amount - from_deferred, ob.contract_id, ob.product_id),
-                    Leg(account(R.REVENUE, ob.product.family), -line.amount, ob.contract_id, ob.product_id)]
-            entry = post(source="revenue.recognized", source_key=f"revenue.recognized:{line.pk}", day=end_of_month,
-                         currency=ob.currency, memo=f"Revenue {line.period:%Y-%m}: {ob.product.name} ({ob.contract})",
-                         legs=legs, customer_id=ob.contract.customer_id, contract_id=ob.contract_id)
-            line.status, line.entry = ScheduleLine.Status.RECOGNIZED, entry
-            line.save(update_fields=["status", "entry"])
-            posted += 1
+    for i in range(0, len(due), RECOGNITION_CHUNK):
+        posted += _recognize_lines(due[i:i + RECOGNITION_CHUNK], order, account_for)
     return posted
+
+
+def _recognize_lines(ids: list[int], order: tuple[str, ...], account_for: Callable[..., Account]) -> int:
+    """Post the still-planned lines among `ids`, in `order`, in one transaction. Each contract's deferred
+    balance is read once (under the lines' locks) and drawn down in memory as its lines post."""
+    with transaction.atomic():
+        locked = (ScheduleLine.objects.select_for_update(of=("self",)).filter(pk__in=ids)
+                  .select_related("obligation__product", "obligation__contract").order_by(*order))
+        lines, zero = [], []
+        for line in locked:
+            if line.status == ScheduleLine.Status.PLANNED:
+                (lines if line.amount else zero).append(line)
+        keys = [f"revenue.recognized:{line.pk}" for line in lines]
+        already = set(JournalEntry.objects.filter(source_key__in=keys).values_list("source_key", flat=True))
+        deferred = {row["contract_id"]: (row["c"] or ZERO) - (row["d"] or ZERO) for row in (
+            JournalLine.objects.filter(account__role=R.DEFERRED, contract_id__in={x.obligation.contract_id for x in lines})
+            .values("contract_id").annotate(d=Sum("debit"), c=Sum("credit")).order_by())}
+        specs = []
+        for line, key in zip(lines, keys, strict=True):
+            ob = line.obligation
+            from_deferred = min(max(deferred.get(ob.contract_id, ZERO), ZERO), line.amount)
+            if key not in already:  # an entry already posted is in the balance read above
+                deferred[ob.contract_id] = deferred.get(ob.contract_id, ZERO) - from_deferred
+            legs = [Leg(account_for(R.DEFERRED), from_deferred, ob.contract_id, ob.product_id),
+                    Leg(account_for(R.UNBILLED), line.amount - from_deferred, ob.contract_id, ob.product_id),
+                    Leg(account_for(R.REVENUE, ob.product.family), -line.amount, ob.contract_id, ob.product_id)]
+            specs.append(EntrySpec(source="revenue.recognized", source_key=key,
+                                   day=add_months(line.period, 1) - timedelta(days=1), currency=ob.currency,
+                                   memo=f"Revenue {line.period:%Y-%m}: {ob.product.name} ({ob.contract})",
+                                   legs=legs, customer_id=ob.contract.customer_id, contract_id=ob.contract_id))
+        post_many(specs)
+        posted_under_key = JournalEntry.objects.filter(
+            source_key=Concat(Value("revenue.recognized:"), Cast(OuterRef("pk"), CharField()))).values("pk")[:1]
+        ScheduleLine.objects.filter(pk__in=[x.pk for x in lines]).update(
+            status=ScheduleLine.Status.RECOGNIZED, entry=Subquery(posted_under_key))
+        ScheduleLine.objects.filter(pk__in=[x.pk for x in zero]).update(status=ScheduleLine.Status.RECOGNIZED)
+    return len(lines)

@@ -27,27 +27,29 @@ def _months(first: date, last: date) -> list[date]:
 def waterfall(*, first: date, last: date, by: str = "contract") -> dict:
     """Planned (not yet recognized) revenue per row and month. `by`: contract | customer | product."""
     months = _months(first, last)
+    labels = [m.isoformat()[:7] for m in months]
     key = {"contract": ("obligation__contract_id", "obligation__contract__number"),
            "customer": ("obligation__contract__customer_id", "obligation__contract__customer__name"),
            "product": ("obligation__product_id", "obligation__product__name")}[by]
     rows = (ScheduleLine.objects.filter(status=ScheduleLine.Status.PLANNED, period__gte=months[0],
                                         period__lte=months[-1])
-            .values(key[0], key[1], "obligation__currency", "period").annotate(amount=Sum("amount"))
+            .values_list(key[0], key[1], "obligation__currency", "period").annotate(amount=Sum("amount"))
             .order_by(key[1], "period"))
     table: OrderedDict[tuple, dict] = OrderedDict()
-    for r in rows:
-        k = (r[key[0]], r["obligation__currency"])
-        row = table.setdefault(k, {"id": r[key[0]], "label": r[key[1]], "currency": r["obligation__currency"],
-                                   "months": {m.isoformat()[:7]: ZERO for m in months}, "total": ZERO})
-        row["months"][r["period"].isoformat()[:7]] += r["amount"]
-        row["total"] += r["amount"]
+    for row_id, label, currency, period, amount in rows:
+        row = table.get((row_id, currency))
+        if row is None:  # a row's twelve months are built once, not for every (row, month) fetched
+            row = table[row_id, currency] = {"id": row_id, "label": label, "currency": currency,
+                                             "months": dict.fromkeys(labels, ZERO), "total": ZERO}
+        row["months"][period.isoformat()[:7]] += amount
+        row["total"] += amount
     out = []
     for row in table.values():
         cur = row["currency"]
         row["months"] = {m: money.quantize(v, cur) for m, v in row["months"].items()}
         row["total"] = money.quantize(row["total"], cur)
         out.append(row)
-    return {"months": [m.isoformat()[:7] for m in months], "by": by, "rows": out}
+    return {"months": labels, "by": by, "rows": out}
 
 
 def deferred_rollforward(*, period: date) -> dict:
