@@ -109,6 +109,26 @@ def _fmt_period(start: date, end: date) -> str:
     return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
 
 
+def _is_rated_usage(v) -> bool:
+    return v.period == "usage" and v.price is not None and bool(v.product.meter_id)
+
+
+def _usage_windows(contract, v, as_of: date):
+    """(billing period, first day, last day) of a usage version, in arrears: every billing period that
+    has ended before as_of, cut to the version's dates."""
+    for p in _periods(contract, v.start_date, min(v.end_date, as_of - timedelta(days=1))):
+        if p.end >= as_of:
+            break
+        yield p, max(p.start, v.start_date), min(p.end, v.end_date)
+
+
+def usage_requests(contract, versions, as_of: date) -> list[tuple[int, object, date, date]]:
+    """The (customer id, meter, first day, last day) aggregates expected_charges will ask usage_total
+    for, so a caller can fetch them for many contracts at once."""
+    return [(contract.customer_id, v.product.meter, first, last)
+            for v in versions if _is_rated_usage(v) for _p, first, last in _usage_windows(contract, v, as_of)]
+
+
 def expected_charges(contract, versions, as_of: date, usage_total: UsageTotal) -> list[Expected]:
     """Everything the contract's line versions should have been invoiced by `as_of` (exact per key)."""
     currency = contract.currency
@@ -131,12 +151,8 @@ def expected_charges(contract, versions, as_of: date, usage_total: UsageTotal) -
                     label += f", {covered}/{p.days} days"
                 out.append(Expected(f"r:{v.pk}:{p.start:%Y%m%d}", "recurring", label, amount, v.quantity,
                                     money.quantize_unit_price(unit_bp), v, first, last))
-        elif v.period == "usage" and v.price is not None and v.product.meter_id:
-            # In arrears: every billing period that has ended before as_of.
-            for p in _periods(contract, v.start_date, min(v.end_date, as_of - timedelta(days=1))):
-                if p.end >= as_of:
-                    break
-                first, last = max(p.start, v.start_date), min(p.end, v.end_date)
+        elif _is_rated_usage(v):
+            for p, first, last in _usage_windows(contract, v, as_of):
                 quantity = usage_total(contract.customer_id, v.product.meter, first, last)
                 amount = engine.calculate(v.price, quantity).amount if quantity else money.zero(currency)
                 unit = money.quantize_unit_price(amount / quantity) if quantity else ZERO

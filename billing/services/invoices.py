@@ -44,7 +44,10 @@ def _locked(invoice_id: int) -> Invoice:
 
 # --- finance approval --------------------------------------------------------------------------------
 
-def approval_reasons(invoice: Invoice, rules: list[FinanceApprovalRule] | None = None) -> list[str]:
+def approval_reasons(invoice: Invoice, rules: list[FinanceApprovalRule] | None = None, *,
+                     line_amounts: list[Decimal] | None = None) -> list[str]:
+    """Why finance must approve this invoice (empty: it is approved at once). `line_amounts` lets a
+    caller that has the lines in memory (the bill run) judge an invoice before it is written."""
     rules = list(FinanceApprovalRule.objects.filter(active=True)) if rules is None else rules
     reasons = []
     C = FinanceApprovalRule.Condition
@@ -55,7 +58,9 @@ def approval_reasons(invoice: Invoice, rules: list[FinanceApprovalRule] | None =
         elif rule.condition == C.FIRST_INVOICE and not Invoice.objects.filter(
                 customer_id=invoice.customer_id, status__in=Invoice.POSTED).exclude(pk=invoice.pk).exists():
             reasons.append("the customer's first invoice")
-        elif rule.condition == C.HAS_CREDIT and invoice.lines.filter(amount__lt=0).exists():
+        elif rule.condition == C.HAS_CREDIT and (
+                any(a < 0 for a in line_amounts) if line_amounts is not None
+                else invoice.lines.filter(amount__lt=0).exists()):
             reasons.append("contains a credit")
         elif rule.condition == C.NEGATIVE_TOTAL and invoice.total < 0:
             reasons.append("the total is negative")

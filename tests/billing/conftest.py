@@ -16,7 +16,8 @@ def catalog(db):
     seats = cm.Product.objects.create(sku="SEATS", name="Seats", kind="recurring", recognition="ratable",
                                       ssp=D("10"))
     api = cm.Product.objects.create(sku="API", name="API calls", kind="usage", recognition="usage", meter=meter)
-    setup = cm.Product.objects.create(sku="SETUP", name="Setup", kind="one_time", recognition="point_in_time")
+    setup = cm.Product.objects.create(sku="SETUP", name="Setup", kind="one_time", recognition="point_in_time",
+                                      ssp=D("500"))
     cm.Price.objects.create(product=seats, price_book=book, model="per_unit", currency="USD", unit_amount=D("10"))
     api_price = cm.Price.objects.create(product=api, price_book=book, model="graduated", currency="USD")
     cm.PriceTier.objects.create(price=api_price, up_to=1000, unit_amount=D("0.01"))
