@@ -1,6 +1,7 @@
 """KPIs over HTTP: `GET /api/v1/kpis/` (current values with their definitions) and
 `GET /api/v1/kpis/<name>/?from=&to=` (a monthly series: mrr, arr, movements). Filters by segment:
-?size=&region=&industry=&acquisition_channel=. Amounts are strings in the reporting currency."""
+?size=&region=&industry=&acquisition_channel=. Amounts are strings in the reporting currency.
+The snapshot also carries the finance KPIs (analytics.services.finance_kpis), company-wide: not segmented."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 from revops.kernel.errors import ValidationFailed
 from revops.kernel.permissions import IsAuthenticatedStaff
 
-from .services import kpis
+from .services import finance_kpis, kpis
 
 SEGMENT_FIELDS = ("size", "region", "industry", "acquisition_channel")
 SERIES = ("mrr", "arr", "movements")
@@ -55,8 +56,9 @@ class KpiSnapshotView(APIView):
         from django.utils import timezone
 
         day = _date(request, "as_of", timezone.localdate())
-        return Response({"values": _strings(kpis.snapshot(day, segment=_segment(request))),
-                         "definitions": kpis.DEFINITIONS})
+        values = {**kpis.snapshot(day, segment=_segment(request)), **finance_kpis.snapshot(day)}
+        return Response({"values": _strings(values),
+                         "definitions": {**kpis.DEFINITIONS, **finance_kpis.FINANCE_DEFINITIONS}})
 
 
 class KpiSeriesView(APIView):
