@@ -9,3 +9,13 @@ def on_contract_event(event) -> None:
     customer_id = event.payload.get("customer")
     if customer_id:
         customer_refresh(customer_id=customer_id)
+
+
+@subscriber("analytics.alerts", "invoice.*", "payment.*", "contract.*")
+def on_revenue_event(event) -> None:
+    """Re-evaluate the KPI alert rules for today (idempotent: an open alert is not opened again)."""
+    from django.utils import timezone
+
+    from .services.alerts import evaluate_alerts
+
+    evaluate_alerts(timezone.localdate())

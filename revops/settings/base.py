@@ -185,6 +185,7 @@ CELERY_BEAT_SCHEDULE = {
     "dunning-daily": {"task": "billing.tasks.send_dunning", "schedule": crontab(minute=30, hour=8)},
     "usage-partitions": {"task": "billing.tasks.maintain_usage_partitions", "schedule": crontab(minute=45, hour=3)},
     "recognize-revenue": {"task": "recognition.tasks.recognize_revenue", "schedule": crontab(minute=20, hour=1)},
+    "analytics-alerts": {"task": "analytics.tasks.evaluate_alerts_task", "schedule": crontab(minute=40, hour="*")},
     "idempotency-expire": {"task": "revops.kernel.tasks.expire_idempotency_keys", "schedule": crontab(minute=17)},
 }
 
