@@ -3,7 +3,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from analytics import api as analytics_api
-from analytics import targets_api
+from analytics import forecast_api, targets_api
 from billing import api as billing_api
 from catalog import api as catalog_api
 from contracts import api as contracts_api
@@ -26,5 +26,6 @@ urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
     *analytics_api.urlpatterns(),
     *targets_api.urlpatterns(),
+    *forecast_api.urlpatterns(),
     *router.urls,
 ]

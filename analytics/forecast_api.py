@@ -1,0 +1,85 @@
+"""Forecasts over HTTP, amounts as strings in the reporting currency:
+`GET /api/v1/forecast/?as_of=&months=` (revenue by month), `GET /api/v1/forecast/cash/?as_of=&weeks=`
+(collections by ISO week) and `GET /api/v1/forecast/backtest/?as_of=` (the forecast of a year earlier
+next to actual revenue). See analytics.services.forecast for the method."""
+from __future__ import annotations
+
+from datetime import date
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from revops.kernel.errors import ValidationFailed
+from revops.kernel.permissions import IsAuthenticatedStaff
+
+from .api import _strings
+from .services import forecast
+
+AS_OF = OpenApiParameter("as_of", OpenApiTypes.DATE, description="YYYY-MM-DD; default today")
+
+
+def _as_of(request) -> date:
+    from django.utils import timezone
+
+    raw = request.query_params.get("as_of")
+    if not raw:
+        return timezone.localdate()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed("as_of must be a date (YYYY-MM-DD)", fields={"as_of": ["not a date"]}) from None
+
+
+def _int(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}",
+                               fields={name: [f"not a whole number from {low} to {high}"]})
+    return value
+
+
+class RevenueForecastView(APIView):
+    permission_classes = [IsAuthenticatedStaff]
+
+    @extend_schema(operation_id="forecast_revenue", parameters=[
+        AS_OF, OpenApiParameter("months", OpenApiTypes.INT, description="1–36; default 12")],
+        responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        months = _int(request, "months", 12, 1, 36)
+        return Response(_strings(forecast.revenue_forecast(_as_of(request), months=months)))
+
+
+class CashForecastView(APIView):
+    permission_classes = [IsAuthenticatedStaff]
+
+    @extend_schema(operation_id="forecast_cash", parameters=[
+        AS_OF, OpenApiParameter("weeks", OpenApiTypes.INT, description="1–52; default 13")],
+        responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        weeks = _int(request, "weeks", 13, 1, 52)
+        return Response(_strings(forecast.cash_forecast(_as_of(request), weeks=weeks)))
+
+
+class BacktestView(APIView):
+    permission_classes = [IsAuthenticatedStaff]
+
+    @extend_schema(operation_id="forecast_backtest", parameters=[AS_OF], responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(_strings(forecast.backtest(_as_of(request))))
+
+
+def urlpatterns():
+    """Plain views: included by revops/api_urls.py."""
+    from django.urls import path
+
+    return [path("forecast/", RevenueForecastView.as_view(), name="forecast"),
+            path("forecast/cash/", CashForecastView.as_view(), name="forecast-cash"),
+            path("forecast/backtest/", BacktestView.as_view(), name="forecast-backtest")]
