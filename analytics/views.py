@@ -3,6 +3,9 @@ invoice, payment or contract shows within seconds without a reload), the MRR tre
 movements (Chart.js, served from our static files), each figure with its definition."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+from decimal import Decimal
+
 from django.db.models import Sum
 from django.shortcuts import render
 from django.utils import timezone
@@ -52,6 +55,28 @@ def dashboard(request):
     }
     return render(request, "analytics/dashboard.html", {**_tiles_context(request), "series": series, "chart": chart,
                                                         "segment_fields": [(f, label, request.GET.get(f, "")) for f, label in SEGMENTS.items()]})
+
+
+@staff_required()
+def movements(request):
+    """Drill-down: the customers behind a month's movement figure (e.g. this month's expansion)."""
+    from .models import MrrMovement
+
+    month = request.GET.get("month", "")
+    kind = request.GET.get("kind", "")
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        first = timezone.localdate().replace(day=1)
+    last = add_months(first, 1) - timedelta(days=1)
+    rows = (MrrMovement.objects.filter(date__gte=first, date__lte=last).select_related("customer")
+            .order_by("date", "customer__name"))
+    if kind in MrrMovement.Kind.values:
+        rows = rows.filter(kind=kind)
+    rows = list(rows[:1000])
+    return render(request, "analytics/movements.html", {
+        "rows": rows, "month": first, "kind": kind, "kinds": MrrMovement.Kind.choices,
+        "total": sum((r.amount_reporting for r in rows), Decimal(0)), "currency": kpis._reporting()})
 
 
 @staff_required()

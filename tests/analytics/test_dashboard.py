@@ -55,3 +55,15 @@ def _tile(html: str, name: str) -> str:
 def test_people_without_a_staff_role_get_403(client, make_user):
     client.force_login(make_user())
     assert client.get("/analytics/").status_code == 403
+
+
+def test_a_movement_figure_drills_down_to_its_customers(client, make_user, book, finance_user):
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("finance"))
+        dashboard = client.get("/analytics/").text
+        assert "/analytics/movements/?month=2027-01&kind=new" in dashboard
+        page = client.get("/analytics/movements/?month=2027-01&kind=new")
+    assert page.status_code == 200
+    assert book.name in page.text and "$250.00" in page.text
+    with time_machine.travel(date(2027, 3, 10)):
+        assert book.name not in client.get("/analytics/movements/?month=2027-01&kind=churn").text
