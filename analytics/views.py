@@ -10,11 +10,11 @@ from django.db.models import Sum
 from django.shortcuts import render
 from django.utils import timezone
 
-from billing.models import Invoice, Payment
+from revops.kernel import money, roles
 from revops.kernel.dates import add_months
 from revops.kernel.views import staff_required
 
-from .services import kpis
+from .services import finance_kpis, kpis
 
 SEGMENTS = {"size": "Size", "region": "Region"}
 
@@ -23,22 +23,109 @@ def _segment(request) -> dict:
     return {k: request.GET[k] for k in SEGMENTS if request.GET.get(k)}
 
 
-def _cash_tiles(day) -> dict:
-    """Billings and collections this month, in the reporting currency's own figures per currency."""
+AUDIENCES = {
+    "leadership": ("Leadership", ["mrr", "arr", "retention", "customers", "bookings", "collections"]),
+    "finance": ("Finance", ["mrr", "billings", "collections", "dso", "deferred", "revenue", "margin"]),
+    "sales": ("Sales", ["mrr", "arr", "customers", "bookings", "pipeline", "new_mrr"]),
+    "success": ("Customer success", ["mrr", "retention", "churn", "at_risk", "customers"]),
+}
+ROLE_AUDIENCE = {roles.FINANCE: "finance", roles.SALES_MANAGER: "sales", roles.SALES_REP: "sales",
+                 roles.CUSTOMER_SUCCESS: "success", roles.ADMIN: "leadership"}
+
+
+def _audience(request) -> str:
+    asked = request.GET.get("audience")
+    if asked in AUDIENCES:
+        return asked
+    mine = roles.roles_of(request.user)
+    return next((ROLE_AUDIENCE[r] for r in (roles.FINANCE, roles.CUSTOMER_SUCCESS, roles.SALES_MANAGER,
+                                             roles.SALES_REP) if r in mine), "leadership")
+
+
+def _tiles(day, snap: dict, audience: str) -> list[dict]:
+    """The audience's few KPIs, each a finished string with its definition (one place: the services)."""
+    cur = snap["currency"]
+    fmt = lambda v: money.format_money(v, cur) if v is not None else "—"  # noqa: E731
     first = day.replace(day=1)
-    billed = (Invoice.objects.filter(issue_date__gte=first, issue_date__lte=day).values("currency")
-              .annotate(total=Sum("total")).order_by("currency"))
-    collected = (Payment.objects.filter(received_at__date__gte=first, received_at__date__lte=day,
-                                        source__in=[Payment.Source.MANUAL, Payment.Source.WEBHOOK])
-                 .values("currency").annotate(total=Sum("amount")).order_by("currency"))
-    return {"billings": list(billed), "collections": list(collected)}
+    defs = {**kpis.DEFINITIONS, **finance_kpis.FINANCE_DEFINITIONS}
+    wanted = AUDIENCES[audience][1]
+    tiles = []
+
+    def add(key, label, value, definition):
+        if key in wanted:
+            tiles.append({"key": key, "label": label, "value": value, "definition": definition})
+
+    add("mrr", "MRR", fmt(snap["mrr"]), defs["mrr"])
+    add("arr", "ARR", fmt(snap["arr"]), defs["arr"])
+    add("customers", "Customers", f"{snap['customers']} · ARPA {fmt(snap['arpa'])}", f"{defs['customers']} {defs['arpa']}")
+    add("retention", "NRR · GRR (12 months)",
+        f"{snap['nrr']} % · {snap['grr']} %" if snap["nrr"] is not None else "—", f"{defs['nrr']} {defs['grr']}")
+    add("churn", "Churn this month", f"{fmt(snap['movements_mtd']['churn'])} · logo churn (12 m) "
+        f"{snap['logo_churn'] if snap['logo_churn'] is not None else '—'} %", f"{defs['movements']} {defs['logo_churn']}")
+    add("new_mrr", "New MRR this month", fmt(snap["movements_mtd"]["new"] + snap["movements_mtd"]["reactivation"]),
+        defs["movements"])
+    wants = set(wanted)
+    if wants & {"bookings", "billings", "collections", "dso", "deferred", "revenue", "margin"}:
+        add("bookings", "Bookings this month", fmt(finance_kpis.bookings(first, day)),
+            finance_kpis.FINANCE_DEFINITIONS.get("bookings", ""))
+        add("billings", "Billed this month", fmt(finance_kpis.billings(first, day)),
+            finance_kpis.FINANCE_DEFINITIONS.get("billings", ""))
+        add("collections", "Collected this month", fmt(finance_kpis.collections(first, day)),
+            finance_kpis.FINANCE_DEFINITIONS.get("collections", ""))
+        if "dso" in wants:
+            dso = finance_kpis.dso(day)
+            add("dso", "DSO", f"{dso} days" if dso is not None else "—", finance_kpis.FINANCE_DEFINITIONS.get("dso", ""))
+        if "deferred" in wants:
+            add("deferred", "Deferred revenue", fmt(finance_kpis.deferred_revenue(day)),
+                finance_kpis.FINANCE_DEFINITIONS.get("deferred_revenue", ""))
+        if "revenue" in wants:
+            add("revenue", "Revenue recognized this month", fmt(finance_kpis.revenue(first, day)),
+                finance_kpis.FINANCE_DEFINITIONS.get("revenue_mtd", ""))
+        if "margin" in wants:
+            gm = finance_kpis.gross_margin(first, day)
+            add("margin", "Gross margin this month", f"{fmt(gm['gross_margin'])}"
+                + (f" · {gm['margin_percent']} %" if gm["margin_percent"] is not None else ""),
+                finance_kpis.FINANCE_DEFINITIONS.get("gross_margin", ""))
+    if "pipeline" in wants:
+        add("pipeline", "Open pipeline (TCV)", fmt(_pipeline(day)), "TCV of open quotes (draft, pending approval, "
+            "approved, sent), converted at today's rates.")
+    if "at_risk" in wants:
+        add("at_risk", "ARR up for renewal in 90 days", fmt(_arr_at_risk(day)), "ARR of active contracts ending in the "
+            "next 90 days that do not renew automatically, converted at today's rates.")
+    return sorted(tiles, key=lambda t: wanted.index(t["key"]))
+
+
+def _pipeline(day) -> Decimal:
+    from quotes.models import Quote
+    from recognition.services.journal import fx_rate
+
+    total = Decimal(0)
+    for currency, tcv in Quote.objects.filter(status__in=Quote.OPEN).values_list("currency").annotate(t=Sum("tcv")):
+        total += (tcv or 0) * fx_rate(currency, day)
+    return money.quantize(total, kpis._reporting())
+
+
+def _arr_at_risk(day) -> Decimal:
+    from contracts.models import Contract
+    from recognition.services.journal import fx_rate
+
+    total = Decimal(0)
+    ending = (Contract.objects.filter(status=Contract.Status.ACTIVE, auto_renew=False, end_date__gte=day,
+                                      end_date__lte=day + timedelta(days=90))
+              .values_list("currency").annotate(a=Sum("arr")))
+    for currency, arr in ending:
+        total += (arr or 0) * fx_rate(currency, day)
+    return money.quantize(total, kpis._reporting())
 
 
 def _tiles_context(request) -> dict:
     today = timezone.localdate()
+    audience = _audience(request)
     segment = _segment(request)
-    return {"snap": kpis.snapshot(today, segment=segment), "cash": _cash_tiles(today), "definitions": kpis.DEFINITIONS,
-            "segment": segment, "updated_at": timezone.localtime()}
+    snap = kpis.snapshot(today, segment=segment)
+    return {"tiles": _tiles(today, snap, audience), "audience": audience, "audiences": AUDIENCES, "snap": snap,
+            "audience_label": AUDIENCES[audience][0],
+            "definitions": kpis.DEFINITIONS, "updated_at": timezone.localtime()}
 
 
 @staff_required()

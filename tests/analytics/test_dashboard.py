@@ -32,6 +32,8 @@ def test_the_dashboard_shows_the_kpis_with_their_definitions(client, make_user, 
     html = page.text
     assert 'data-kpi="mrr">$250.00<' in html
     assert 'data-kpi="arr">$3,000.00<' in html
+    assert 'data-kpi="pipeline"' in html  # a sales manager sees the sales view by default
+    assert "Customer success" in html  # and can switch views
     assert "How is this computed?" in html and "÷ months in the period" in html
     assert 'hx-trigger="every 2s"' in html
     assert "vendor/chartjs/chart.umd.min.js" in html  # served from our static files, no CDN
@@ -42,7 +44,7 @@ def test_the_polled_tiles_show_a_new_payment(client, make_user, book, finance_us
 
     with time_machine.travel(date(2027, 3, 10)):
         client.force_login(make_user("finance"))
-        assert _tile(client.get("/analytics/tiles/").text, "collections") == "—"
+        assert _tile(client.get("/analytics/tiles/").text, "collections") == "$0.00"
         payment_record(customer=book, amount="75.00", currency="USD", by=finance_user)
         assert _tile(client.get("/analytics/tiles/").text, "collections") == "$75.00"
 
@@ -67,3 +69,12 @@ def test_a_movement_figure_drills_down_to_its_customers(client, make_user, book,
     assert book.name in page.text and "$250.00" in page.text
     with time_machine.travel(date(2027, 3, 10)):
         assert book.name not in client.get("/analytics/movements/?month=2027-01&kind=churn").text
+
+
+def test_each_audience_sees_its_own_few_kpis(client, make_user, book):
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("customer_success"))
+        success = client.get("/analytics/tiles/").text
+        finance_view = client.get("/analytics/tiles/?audience=finance").text
+    assert 'data-kpi="at_risk"' in success and 'data-kpi="dso"' not in success
+    assert 'data-kpi="dso"' in finance_view and 'data-kpi="deferred"' in finance_view
