@@ -17,7 +17,7 @@ from revops.kernel.permissions import IsAuthenticatedStaff
 from .services import finance_kpis, kpis
 
 SEGMENT_FIELDS = ("size", "region", "industry", "acquisition_channel")
-SERIES = ("mrr", "arr", "movements")
+SERIES = ("mrr", "arr", "movements", "cohorts")
 
 
 def _segment(request) -> dict:
@@ -83,6 +83,9 @@ class KpiSeriesView(APIView):
             last = add_months(last, 1) - timedelta(days=1)
         if first > last:
             raise ValidationFailed("from must not be after to", fields={"from": ["after to"]})
+        if name == "cohorts":
+            return Response({"name": name, "definition": kpis.DEFINITIONS["cohorts"],
+                             "series": _strings(kpis.cohorts(first, last))})
         rows = kpis.mrr_series(first, last, segment=_segment(request))
         if name == "arr":
             rows = [{"month": r["month"], "arr": r["end"] * 12} for r in rows]

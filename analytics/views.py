@@ -140,7 +140,10 @@ def dashboard(request):
         "contraction": [str(-r["contraction"]) for r in series],
         "churn": [str(-r["churn"]) for r in series],
     }
-    return render(request, "analytics/dashboard.html", {**_tiles_context(request), "series": series, "chart": chart,
+    context = _tiles_context(request)
+    if context["audience"] in ("leadership", "success"):
+        context["cohorts"] = kpis.cohorts(add_months(today.replace(day=1), -11), today, months_after=6)
+    return render(request, "analytics/dashboard.html", {**context, "series": series, "chart": chart,
                                                         "segment_fields": [(f, label, request.GET.get(f, "")) for f, label in SEGMENTS.items()]})
 
 

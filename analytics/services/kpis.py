@@ -109,3 +109,33 @@ def mrr_series(first: date, last: date, *, segment: dict | None = None) -> list[
         out.append({"month": month.isoformat()[:7], **movements(month, end, segment=segment)})
         month = add_months(month, 1)
     return out
+
+
+DEFINITIONS["cohorts"] = (
+    "Cohort retention: customers grouped by the month of their first MRR (their 'new' movement); for each "
+    "later month-end, the cohort's MRR then ÷ its MRR at the end of its first month, in %. Expansion can "
+    "take a cohort above 100 %.")
+
+
+def cohorts(first: date, last: date, *, months_after: int = 12) -> list[dict]:
+    """Retention by start month for cohorts starting in [first, last] (reporting currency)."""
+    starts = (MrrMovement.objects.filter(kind=MrrMovement.Kind.NEW, date__gte=first.replace(day=1), date__lte=last)
+              .values_list("customer_id", "date"))
+    by_month: dict[date, set[int]] = defaultdict(set)
+    for customer_id, day in starts:
+        by_month[day.replace(day=1)].add(customer_id)
+    rows = []
+    for month in sorted(by_month):
+        members = by_month[month]
+        base_day = add_months(month, 1) - timedelta(days=1)
+        base = sum((v for c, v in mrr_by_customer(base_day).items() if c in members), ZERO)
+        retained = []
+        for k in range(1, months_after + 1):
+            end = add_months(month, k + 1) - timedelta(days=1)
+            if end > last:  # only month-ends inside the window
+                break
+            now = sum((v for c, v in mrr_by_customer(end).items() if c in members), ZERO)
+            retained.append((now / base * 100).quantize(Decimal("0.1")) if base > 0 else None)
+        rows.append({"cohort": month.isoformat()[:7], "customers": len(members), "starting_mrr": _q(base),
+                     "retention": retained})
+    return rows

@@ -78,3 +78,10 @@ def test_each_audience_sees_its_own_few_kpis(client, make_user, book):
         finance_view = client.get("/analytics/tiles/?audience=finance").text
     assert 'data-kpi="at_risk"' in success and 'data-kpi="dso"' not in success
     assert 'data-kpi="dso"' in finance_view and 'data-kpi="deferred"' in finance_view
+
+
+def test_leadership_sees_cohort_retention(client, make_user, book):
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("admin"))
+        html = client.get("/analytics/").text
+    assert "Cohort retention" in html and "2027-01" in html

@@ -119,3 +119,20 @@ def test_the_kpi_api_gives_values_definitions_and_series(seats, finance_user, ma
     bad = client.get("/api/v1/kpis/mrr/?from=2027-13")
     assert (bad.status_code, bad.json()["error"]["fields"]) == (400, {"from": ["not a date"]})
     assert api_client_for(None).get("/api/v1/kpis/").status_code == 401
+
+
+def test_cohort_retention_by_start_month(seats, finance_user):
+    a, b = CustomerFactory(currency="USD"), CustomerFactory(currency="USD")
+    for customer in (a, b):
+        contract_create(customer=customer, start_date=date(2027, 1, 10), term_months=12, by=finance_user,
+                        lines=[LineSpec(seats, D(10), D("10.00"))])  # 100.00 each from January
+    ca = Contract.objects.get(customer=a)
+    contract_amend(contract_id=ca.pk, effective_date=date(2027, 2, 15), by=finance_user,
+                   changes=[{"line": ca.lines.get().pk, "quantity": "15"}])  # a: 150.00 from mid-February
+    cb = Contract.objects.get(customer=b)
+    contract_terminate(contract_id=cb.pk, effective_date=date(2027, 3, 20), reason="gone", by=finance_user)
+    deliver_pending()
+    (row,) = kpis.cohorts(date(2027, 1, 1), date(2027, 4, 30), months_after=3)
+    # January cohort starts at 200.00; February 250.00 (125 %), March and April 150.00 (75 %)
+    assert (row["cohort"], row["customers"], row["starting_mrr"]) == ("2027-01", 2, D("200.00"))
+    assert row["retention"] == [D("125.0"), D("75.0"), D("75.0")]
