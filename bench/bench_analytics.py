@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.scratch import main_for
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/revops_bench_analytics"
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "10000"))
 REPEAT = 5
@@ -231,61 +228,8 @@ def _bench() -> None:
 
 # --- entry points ----------------------------------------------------------------------------------
 
-def _setup(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "revops.settings.dev"
-    os.environ["DEBUG"] = "0"  # time what production runs, not the debug cursor
-    os.environ["CELERY_BROKER_URL"] = ""
-    os.environ["REVOPS_REPORTING_CURRENCY"] = "USD"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-
-
-def _admin_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/postgres")).replace("postgres://", "postgresql://", 1)
-
-
-def _scratch_run() -> None:
-    url = os.environ.get("BENCH_ANALYTICS_DATABASE_URL", DEFAULT_URL)
-    name = urlsplit(url).path.lstrip("/")
-    try:
-        import psycopg
-
-        admin = psycopg.connect(_admin_url(url), autocommit=True, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means: skip, saying why
-        print(f"skipped: PostgreSQL is not reachable at {_admin_url(url)} ({type(exc).__name__}: {exc})")
-        return
-    with admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        _setup(url)
-        from django.core.management import call_command
-
-        started = time.perf_counter()
-        call_command("migrate", verbosity=0)
-        print(f"   (scratch database migrated in {time.perf_counter() - started:.1f} s)")
-        _bench()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not os.environ.get("BENCH_KEEP_DB"):
-            with psycopg.connect(_admin_url(url), autocommit=True) as a:
-                a.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
-    from django.apps import apps
-
-    if apps.ready:  # Django already runs on the configured database: measure in a child process
-        sys.stdout.flush()
-        subprocess.run([sys.executable, "-m", "bench.bench_analytics"], cwd=ROOT, check=True)
-    else:
-        _scratch_run()
+    main_for("bench.bench_analytics", os.environ.get("BENCH_ANALYTICS_DATABASE_URL", DEFAULT_URL), _bench)
 
 
 run = main  # `python -m bench` calls run()
