@@ -74,23 +74,43 @@ class KpiTarget(models.Model):
 
 
 class AlertRule(models.Model):
+    """A condition users want to hear about. Company-wide KPIs (mrr, customers, overdue_ar, churn) or
+    per-subject ones: customer_usage (each customer's usage of `meter`, or only `customer`'s),
+    renewal_at_risk (contracts ending within `trailing_days` with no renewal under way) and target_shortfall
+    (`target`'s pace). Per-subject rules open one alert per subject (Alert.subject_key)."""
+
     class Kpi(models.TextChoices):
         MRR = "mrr", "MRR"
         CUSTOMERS = "customers", "Customers"
         OVERDUE_AR = "overdue_ar", "Overdue receivables"
+        CHURN = "churn", "MRR churned (trailing 30 days)"
+        CUSTOMER_USAGE = "customer_usage", "A customer's usage"
+        RENEWAL_AT_RISK = "renewal_at_risk", "Renewal at risk"
+        TARGET_SHORTFALL = "target_shortfall", "Shortfall against target"
 
     class Condition(models.TextChoices):
         BELOW = "below", "Below"
         ABOVE = "above", "Above"
         DROP_PCT_VS_TRAILING = "drop_pct_vs_trailing", "Drop % vs trailing average"
+        RISE_PCT_VS_TRAILING = "rise_pct_vs_trailing", "Rise % vs trailing average"
 
     name = models.CharField(max_length=120)
-    kpi = models.CharField(max_length=12, choices=Kpi.choices)
+    kpi = models.CharField(max_length=24, choices=Kpi.choices)
     condition = models.CharField(max_length=24, choices=Condition.choices)
-    threshold = AmountField(help_text="An amount (reporting currency), a count, or a percent for drop_pct_vs_trailing.")
+    threshold = AmountField(help_text="An amount (reporting currency), a count, or a percent for the % conditions.")
     trailing_days = models.PositiveSmallIntegerField(default=30)
+    meter = models.ForeignKey("catalog.Meter", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                              help_text="customer_usage: the meter watched.")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                 help_text="customer_usage: only this customer (blank: every customer).")
+    target = models.ForeignKey(KpiTarget, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                               help_text="target_shortfall: the target whose pace is watched.")
     active = models.BooleanField(default=True)
     notify_group = models.CharField(max_length=150, help_text="Role (group) name whose users are notified.")
+    notify_in_app = models.BooleanField(default=True)
+    notify_email = models.BooleanField(default=True)
+    notify_webhook = models.BooleanField(
+        default=True, help_text="Send alert.triggered / alert.cleared to the webhook endpoints that subscribe to them.")
 
     class Meta:
         ordering = ["name", "id"]
@@ -101,6 +121,9 @@ class AlertRule(models.Model):
 
 class Alert(models.Model):
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    subject_key = models.CharField(max_length=100, blank=True, default="",
+                                   help_text="What the alert is about for per-subject rules, e.g. 'customer:42'.")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
     triggered_at = models.DateTimeField()
     value = AmountField()
     message = models.CharField(max_length=500)
@@ -108,8 +131,101 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-triggered_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["rule"], condition=models.Q(cleared_at__isnull=True),
-                                               name="one_open_alert_per_rule")]
+        constraints = [models.UniqueConstraint(fields=["rule", "subject_key"], condition=models.Q(cleared_at__isnull=True),
+                                               name="one_open_alert_per_rule_subject")]
 
     def __str__(self) -> str:
         return f"{self.rule_id} {self.triggered_at:%Y-%m-%d} {self.value}"
+
+
+class SegmentScope(models.Model):
+    """Optional customer-segment scope shared by cost and spend entries (blank field = every customer)."""
+
+    segment_field = models.CharField(max_length=24, choices=KpiTarget.SegmentField.choices, blank=True, default="")
+    segment_value = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class ServiceCost(SegmentScope):
+    """Cost to serve entered for a month (support, success, ...): either for one customer, or for a segment
+    (or everyone) and allocated over its customers by `driver`, the parts summing exactly to `amount`."""
+
+    class Category(models.TextChoices):
+        SUPPORT = "support", "Support"
+        SUCCESS = "success", "Customer success"
+        INFRASTRUCTURE = "infrastructure", "Infrastructure"
+        OTHER = "other", "Other"
+
+    class Driver(models.TextChoices):
+        DIRECT = "direct", "Direct (one customer)"
+        TICKETS = "tickets", "Support tickets"
+        SEATS = "seats", "Seats (recurring quantities)"
+        REVENUE_SHARE = "revenue_share", "Share of recognized revenue"
+
+    period = models.DateField(help_text="First day of the month the cost belongs to.")
+    category = models.CharField(max_length=16, choices=Category.choices)
+    amount = AmountField()
+    currency = CurrencyField()
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="service_costs")
+    driver = models.CharField(max_length=16, choices=Driver.choices, default=Driver.DIRECT)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period", "category", "id"]
+        indexes = [models.Index(fields=["period"], name="service_cost_period_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="service_cost_not_negative"),
+            models.CheckConstraint(condition=models.Q(customer__isnull=True) | models.Q(driver="direct"),
+                                   name="service_cost_direct_iff_customer"),
+            models.CheckConstraint(condition=models.Q(customer__isnull=False) | ~models.Q(driver="direct"),
+                                   name="service_cost_allocated_needs_driver"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} {self.category} {self.amount} {self.currency}"
+
+
+class SupportVolume(models.Model):
+    """Support tickets a customer raised in a month: the `tickets` allocation driver."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="support_volumes")
+    period = models.DateField(help_text="First day of the month.")
+    tickets = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-period", "customer_id"]
+        constraints = [models.UniqueConstraint(fields=["customer", "period"], name="support_volume_once_a_month")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.period:%Y-%m}: {self.tickets}"
+
+
+class AcquisitionSpend(SegmentScope):
+    """Marketing or sales spend for a channel and month: the numerator of CAC."""
+
+    class Category(models.TextChoices):
+        MARKETING = "marketing", "Marketing"
+        SALES = "sales", "Sales"
+
+    channel = models.CharField(max_length=12, choices=Customer.Channel.choices)
+    period = models.DateField(help_text="First day of the month.")
+    category = models.CharField(max_length=10, choices=Category.choices)
+    amount = AmountField()
+    currency = CurrencyField()
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period", "channel", "id"]
+        indexes = [models.Index(fields=["period", "channel"], name="acq_spend_period_channel_idx")]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gte=0), name="acquisition_spend_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} {self.channel} {self.category} {self.amount} {self.currency}"

@@ -21,13 +21,16 @@ class Meter(models.Model):
     aggregation = models.CharField(max_length=12, choices=Aggregation.choices, default=Aggregation.COUNT)
     field = models.CharField(max_length=60, blank=True, help_text="Event property aggregated (not for count).")
     unit = models.CharField(max_length=30, blank=True, help_text="Shown on invoices, e.g. 'API calls', 'GB'.")
+    currency = CurrencyField(default="USD", help_text="Currency of the unit cost.")
+    unit_cost = UnitPriceField(default=0, help_text="Cost of goods per unit of usage (e.g. per API call, per GB).")
 
     class Meta:
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(aggregation="count") | ~Q(field=""), name="meter_field_required_unless_count"
-            )
+            ),
+            models.CheckConstraint(condition=Q(unit_cost__gte=0), name="meter_unit_cost_not_negative"),
         ]
 
     def __str__(self) -> str:

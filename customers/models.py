@@ -78,3 +78,21 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
+class CustomerComment(models.Model):
+    """A note any staff team leaves on a customer's shared timeline (Customer 360); @-mentions notify the
+    colleague. Staff only: the portal never shows comments."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="customer_mentions")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "created_at"], name="customer_comment_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.body[:40]}"

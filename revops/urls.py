@@ -15,6 +15,7 @@ urlpatterns = [
     path("quotes/", include("quotes.urls")),
     path("contracts/", include("contracts.urls")),
     path("analytics/", include("analytics.urls")),
+    path("integrations/", include("integrations.urls")),
     path("billing/", include("billing.urls")),
     path("revenue/", include("recognition.urls")),
     path("notifications/", include("revops.kernel.notification_urls")),

@@ -22,6 +22,12 @@ STAFF_NAV = [
     ("Dunning", "billing:dunning", (roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS)),
     ("Revenue", "recognition:home", (roles.FINANCE, roles.ADMIN)),
     ("Close", "recognition:periods", (roles.FINANCE, roles.ADMIN)),
+    ("Profitability", "analytics:profitability", (roles.FINANCE, roles.ADMIN, roles.SALES_MANAGER)),
+    ("Insights", "analytics:insights", (roles.SALES_MANAGER, roles.FINANCE, roles.ADMIN, roles.CUSTOMER_SUCCESS)),
+    ("Data health", "analytics:data_health", (roles.FINANCE, roles.ADMIN)),
+    ("Webhooks", "integrations:webhooks", (roles.ADMIN,)),
+    ("Inbox", "integrations:inbox", (roles.ADMIN,)),
+    ("ERP export", "integrations:erp_exports", (roles.FINANCE, roles.ADMIN)),
 ]
 
 

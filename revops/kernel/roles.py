@@ -17,10 +17,11 @@ ADMIN = "admin"
 STAFF_ROLES = (SALES_REP, SALES_MANAGER, FINANCE, CUSTOMER_SUCCESS, ADMIN)
 
 _VIEW_SHARED = ["customers.view_*", "catalog.view_*"]
+_COMMENT = ["customers.add_customercomment"]  # every staff team writes on the shared customer timeline
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SALES_REP: [
-        *_VIEW_SHARED,
+        *_VIEW_SHARED, *_COMMENT,
         "customers.add_customer", "customers.change_customer",
         "customers.add_contact", "customers.change_contact",
         "quotes.view_*", "quotes.add_*", "quotes.change_*", "quotes.delete_quoteline",
@@ -32,14 +33,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "quotes.*", "contracts.view_*", "billing.view_invoice", "analytics.*",
     ],
     FINANCE: [
-        *_VIEW_SHARED,
+        *_VIEW_SHARED, *_COMMENT,
         "customers.change_customer", "catalog.change_price", "catalog.add_price",
         "catalog.add_pricetier", "catalog.change_pricetier", "catalog.delete_pricetier",
         "quotes.view_*", "quotes.approve_quote",
         "contracts.*", "billing.*", "recognition.*", "analytics.*",
+        "integrations.view_erpexport", "integrations.add_erpexport", "integrations.view_erpexportitem",
     ],
     CUSTOMER_SUCCESS: [
-        *_VIEW_SHARED,
+        *_VIEW_SHARED, *_COMMENT,
         "customers.change_customer", "customers.add_contact", "customers.change_contact",
         "quotes.view_*", "quotes.add_*", "quotes.change_*",
         "contracts.view_*", "contracts.change_contract", "contracts.*renewal*",

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "portal",
     "recognition",
     "analytics",
+    "integrations",
 ]
 
 MIDDLEWARE = [

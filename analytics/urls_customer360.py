@@ -1,0 +1,2 @@
+"""Pages of the customer360 area (see analytics/urls.py)."""
+urlpatterns: list = []

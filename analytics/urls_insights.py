@@ -1,0 +1,2 @@
+"""Pages of the insights area (see analytics/urls.py)."""
+urlpatterns: list = []

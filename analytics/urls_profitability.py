@@ -1,0 +1,2 @@
+"""Pages of the profitability area (see analytics/urls.py)."""
+urlpatterns: list = []

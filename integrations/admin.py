@@ -1,0 +1,1 @@
+from . import admin_inbound, admin_webhooks  # noqa: F401 - each part registers its own models

@@ -1,0 +1,5 @@
+"""/api/v1/ routes of the inbound part of integrations."""
+
+
+def urlpatterns() -> list:
+    return []

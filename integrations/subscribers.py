@@ -1,0 +1,1 @@
+"""Outbox subscribers of the integrations app."""

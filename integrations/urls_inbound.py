@@ -1,0 +1,2 @@
+"""Pages of the inbound part of integrations."""
+urlpatterns: list = []

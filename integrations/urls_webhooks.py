@@ -1,0 +1,2 @@
+"""Pages of the webhooks part of integrations."""
+urlpatterns: list = []
