@@ -26,3 +26,4 @@ class AlertRuleAdmin(admin.ModelAdmin):
 @admin.register(m.Alert)
 class AlertAdmin(ReadOnly):
     list_display = ("rule", "triggered_at", "value", "cleared_at")
+from . import admin_profitability  # noqa: E402,F401 - registers the profitability inputs

@@ -1,0 +1,1 @@
+"""Admin of the profitability inputs (service costs, support volumes, acquisition spend)."""
