@@ -140,6 +140,10 @@ class BillRunError(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # A chunk redelivered after its worker died re-bills the same contracts: one error row per
+        # contract and run, holding the latest message.
+        constraints = [models.UniqueConstraint(fields=["bill_run", "contract"], condition=models.Q(contract__isnull=False),
+                                               name="bill_run_error_once_per_contract")]
 
     def __str__(self) -> str:
         return self.message[:80]

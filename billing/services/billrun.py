@@ -269,8 +269,9 @@ def bill_run_chunk(*, chunk_id: int) -> None:
             continue
         except Exception as exc:  # recorded per customer, visible on the run; the other contracts go on
             logger.exception("bill run %s: contract %s failed", run.pk, contract.pk)
-            BillRunError.objects.create(bill_run=run, contract=contract, customer=contract.customer,
-                                        message=f"{type(exc).__name__}: {exc}"[:2000])
+            BillRunError.objects.update_or_create(
+                bill_run=run, contract=contract,
+                defaults={"customer": contract.customer, "message": f"{type(exc).__name__}: {exc}"[:2000]})
             errors += 1
             continue
     with transaction.atomic():

@@ -29,6 +29,30 @@ def lines_of(contract):
             InvoiceLine.objects.filter(invoice__contract=contract).order_by("invoice_id", "position")]
 
 
+def test_a_failing_contract_is_recorded_once_per_run_even_when_its_chunk_is_redelivered(subscription, monkeypatch):
+    from billing.models import BillRunChunk, BillRunError
+
+    broken = subscription(start=date(2027, 1, 1))
+    healthy = subscription(start=date(2027, 1, 1))
+    real = billrun.bill_contract
+
+    def fails_for_broken(contract, **kw):
+        if contract.pk == broken.pk:
+            raise ValueError("no price for SEATS")  # a data problem: recorded on the run, the others go on
+        return real(contract, **kw)
+
+    monkeypatch.setattr(billrun, "bill_contract", fails_for_broken)
+    r = billrun.bill_run_create(as_of=date(2027, 1, 1))
+    (chunk_id,) = billrun.bill_run_plan(run_id=r.pk)
+    billrun.bill_run_chunk(chunk_id=chunk_id)
+    # The worker died after its work but before the broker saw the ack: the chunk runs again.
+    BillRunChunk.objects.filter(pk=chunk_id).update(done=False)
+    billrun.bill_run_chunk(chunk_id=chunk_id)
+    errors = list(BillRunError.objects.filter(bill_run=r).values_list("contract_id", "message"))
+    assert errors == [(broken.pk, "ValueError: no price for SEATS")]
+    assert Invoice.objects.filter(contract=healthy).count() == 1
+
+
 def test_the_first_period_is_prorated_from_the_start_to_the_billing_anchor(subscription):
     contract = subscription(start=date(2027, 1, 15), billing_anchor_day=1)  # 10 seats × 10.00 = 100.00/month
     run(date(2027, 1, 15))
