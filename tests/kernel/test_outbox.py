@@ -16,6 +16,12 @@ from revops.kernel.models import EventDelivery, OutboxEvent
 from revops.kernel.tasks import deliver_events
 
 
+@pytest.fixture(autouse=True)
+def only_test_subscribers(monkeypatch):
+    """The apps' own subscribers (some listen to every event) are not what these tests are about."""
+    monkeypatch.setattr(events, "_registry", {})
+
+
 @pytest.fixture
 def recorder():
     """A subscriber to customer.* that remembers which events it saw, registered for one test."""
