@@ -23,7 +23,9 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from billing.models import CreditNote, Invoice, Payment
+from revops.kernel import money
 from revops.kernel.dates import add_months, month_start
+from revops.kernel.events import record_events
 
 from ..models import Account, JournalEntry, JournalLine, PerformanceObligation, ScheduleLine
 from .journal import EntrySpec, Leg, account, balance, post, post_many
@@ -153,4 +155,21 @@ def _recognize_lines(ids: list[int], order: tuple[str, ...], account_for: Callab
         ScheduleLine.objects.filter(pk__in=[x.pk for x in lines]).update(
             status=ScheduleLine.Status.RECOGNIZED, entry=Subquery(posted_under_key))
         ScheduleLine.objects.filter(pk__in=[x.pk for x in zero]).update(status=ScheduleLine.Status.RECOGNIZED)
+        _record_recognized([x for x, key in zip(lines, keys, strict=True) if key not in already])
     return len(lines)
+
+
+def _record_recognized(lines: list[ScheduleLine]) -> None:
+    """One `revenue.recognized` outbox event per contract and month posted (webhooks, dashboards)."""
+    by_contract_month: dict[tuple[int, date], list[ScheduleLine]] = {}
+    for line in lines:
+        by_contract_month.setdefault((line.obligation.contract_id, line.period), []).append(line)
+    items = []
+    for (_contract_id, period), group in by_contract_month.items():
+        contract = group[0].obligation.contract
+        items.append((contract, {
+            "contract": contract.pk, "customer": contract.customer_id, "period": period.strftime("%Y-%m"),
+            "currency": group[0].obligation.currency, "amount": str(money.quantize(sum((x.amount for x in group), ZERO), group[0].obligation.currency)),
+            "obligations": sorted({x.obligation_id for x in group}),
+        }))
+    record_events("revenue.recognized", items)

@@ -90,6 +90,25 @@ def record_event(event_type: str, aggregate: models.Model, payload: dict | None 
     return event
 
 
+def record_events(event_type: str, items: list[tuple[models.Model, dict]]) -> list[OutboxEvent]:
+    """`record_event` for many aggregates at once (one INSERT for the events, one for their deliveries):
+    for batch services such as month-end revenue recognition. Same transaction rule."""
+    if not items:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("record_events must run inside transaction.atomic() with the change it describes")
+    actor_id = getattr(current_actor(), "pk", None)
+    created = OutboxEvent.objects.bulk_create([
+        OutboxEvent(type=event_type, aggregate_type=aggregate._meta.label_lower, aggregate_id=str(aggregate.pk),
+                    payload=payload, actor_id=actor_id) for aggregate, payload in items])
+    interested = [s.name for s in _registry.values() if s.wants(event_type)]
+    if interested:
+        EventDelivery.objects.bulk_create([EventDelivery(event=event, subscriber=name)
+                                           for event in created for name in interested])
+        _schedule_dispatch()
+    return created
+
+
 _draining = threading.local()
 
 

@@ -108,6 +108,13 @@ def test_recognition_run_posts_balanced_entries_once(product, contract_of, djang
     assert [(x.entry.date, x.credit) for x in revenue] == [(date(2027, 1, 31), D("101.92")),
                                                            (date(2027, 2, 28), D("92.05"))]
     _all_invariants(date(2027, 3, 15))
+    # One outbox event per contract and month recognized, for webhooks and the live dashboards; none again.
+    from revops.kernel.models import OutboxEvent
+
+    events = OutboxEvent.objects.filter(type="revenue.recognized").order_by("id")
+    assert [(e.aggregate_id, e.payload["period"], e.payload["amount"], e.payload["customer"]) for e in events] == [
+        (str(contract.pk), "2027-01", "101.92", contract.customer_id),
+        (str(contract.pk), "2027-02", "92.05", contract.customer_id)]
 
 
 def test_days_by_month_covers_every_day_once():
