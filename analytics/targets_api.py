@@ -1,5 +1,7 @@
 """/api/v1/targets/, /api/v1/alert-rules/ and /api/v1/alerts/: KPI targets with their progress, and KPI
-alert rules with the alerts they opened. Every staff role reads (analytics.view_*); finance, sales
+alert rules (company KPIs and the per-subject kinds customer_usage, renewal_at_risk, target_shortfall, each
+with the conditions it allows and its channels; see analytics.services.alerts) with the alerts they opened
+(filter ?open=&customer=&rule=). Every staff role reads (analytics.view_*); finance, sales
 managers and admins write (analytics.add_* / change_*, from the role map). Amounts are strings in the
 reporting currency. Included by revops/api_urls.py through `urlpatterns()`."""
 from __future__ import annotations
@@ -13,16 +15,21 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 
+from catalog.models import Meter
+from customers.models import Customer
 from revops.kernel.api.fields import DecimalStringField
 from revops.kernel.errors import ValidationFailed
 from revops.kernel.permissions import RolePermission
 
 from .api import _strings
 from .models import Alert, AlertRule, KpiTarget
+from .services.alerts import rule_problems
 from .services.targets import target_progress
 
 AS_OF = OpenApiParameter("as_of", OpenApiTypes.DATE, description="Progress on this day (default today).")
 OPEN = OpenApiParameter("open", OpenApiTypes.BOOL, description="true: only open alerts; false: only cleared.")
+ALERT_FILTERS = [OPEN, OpenApiParameter("customer", OpenApiTypes.INT, description="Alerts about this customer."),
+                 OpenApiParameter("rule", OpenApiTypes.INT, description="Alerts of this rule.")]
 
 
 class KpiTargetSerializer(serializers.ModelSerializer):
@@ -48,14 +55,22 @@ class KpiTargetSerializer(serializers.ModelSerializer):
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
-    threshold = DecimalStringField(places=2, help_text="Amount, count, or percent (drop_pct_vs_trailing).")
+    threshold = DecimalStringField(places=2, help_text="Amount (reporting currency), count, or percent (the % "
+                                                       "conditions, target_shortfall); renewal_at_risk: minimum ARR.")
     trailing_days = serializers.IntegerField(min_value=1, max_value=366, required=False)
     notify_group = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(),
                                                 help_text="Role (group) name, e.g. finance.")
+    meter = serializers.PrimaryKeyRelatedField(queryset=Meter.objects.all(), required=False, allow_null=True,
+                                               help_text="customer_usage: the meter watched (required).")
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), required=False, allow_null=True,
+                                                  help_text="customer_usage / renewal_at_risk: only this customer.")
+    target = serializers.PrimaryKeyRelatedField(queryset=KpiTarget.objects.all(), required=False, allow_null=True,
+                                                help_text="target_shortfall: the target watched (required).")
 
     class Meta:
         model = AlertRule
-        fields = ["id", "name", "kpi", "condition", "threshold", "trailing_days", "active", "notify_group"]
+        fields = ["id", "name", "kpi", "condition", "threshold", "trailing_days", "active", "notify_group",
+                  "meter", "customer", "target", "notify_in_app", "notify_email", "notify_webhook"]
 
     def to_internal_value(self, data):
         attrs = super().to_internal_value(data)
@@ -63,21 +78,34 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             attrs["notify_group"] = attrs["notify_group"].name
         return attrs
 
+    def validate(self, attrs):
+        def get(name, default=None):
+            return attrs[name] if name in attrs else getattr(self.instance, name, default)
+
+        errors = rule_problems(kpi=get("kpi"), condition=get("condition"), threshold=get("threshold"),
+                               meter=get("meter"), customer=get("customer"), target=get("target"))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
     def to_representation(self, instance):
         out = {f: getattr(instance, f) for f in ("id", "name", "kpi", "condition", "trailing_days", "active",
-                                                  "notify_group")}
+                                                  "notify_group", "notify_in_app", "notify_email", "notify_webhook")}
         out["threshold"] = str(instance.threshold)
+        out.update(meter=instance.meter_id, customer=instance.customer_id, target=instance.target_id)
         return out
 
 
 class AlertSerializer(serializers.ModelSerializer):
     rule_name = serializers.CharField(source="rule.name", read_only=True)
+    kpi = serializers.CharField(source="rule.kpi", read_only=True)
     value = serializers.DecimalField(max_digits=19, decimal_places=2, read_only=True)
     open = serializers.SerializerMethodField()
 
     class Meta:
         model = Alert
-        fields = ["id", "rule", "rule_name", "triggered_at", "value", "message", "cleared_at", "open"]
+        fields = ["id", "rule", "rule_name", "kpi", "subject_key", "customer", "triggered_at", "value", "message",
+                  "cleared_at", "open"]
 
     def get_open(self, alert) -> bool:
         return alert.cleared_at is None
@@ -123,7 +151,7 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Re
     permission_classes = [RolePermission]
 
 
-@extend_schema_view(list=extend_schema(summary="List KPI alerts", parameters=[OPEN]))
+@extend_schema_view(list=extend_schema(summary="List KPI alerts", parameters=ALERT_FILTERS))
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Alert.objects.select_related("rule")
     serializer_class = AlertSerializer
@@ -138,6 +166,12 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             rows = rows.filter(cleared_at__isnull=False)
         elif flag:
             raise ValidationFailed("open must be true or false", fields={"open": ["not a boolean"]})
+        for name in ("customer", "rule"):
+            raw = self.request.query_params.get(name)
+            if raw:
+                if not raw.isdigit():
+                    raise ValidationFailed(f"{name} must be an id", fields={name: ["not an id"]})
+                rows = rows.filter(**{f"{name}_id": int(raw)})
         return rows
 
 

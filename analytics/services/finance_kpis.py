@@ -44,7 +44,16 @@ FINANCE_DEFINITIONS = {
                     "counts as its days ÷ the days of that month), converted at the FX rate of the first "
                     "served day of each month. Margin % = gross margin ÷ recognized revenue × 100 (empty when "
                     "no revenue).",
+    "revenue_recognized": "Revenue recognized over the window: credits − debits on the revenue accounts in the "
+                          "journal, entries dated in the window, in the reporting currency.",
+    "receivables": "Accounts receivable at the end of the day: as AR in the DSO definition.",
+    "ar_overdue": "Overdue receivables at the end of the day: the part of AR (as in the DSO definition) on "
+                  "invoices whose due date is before the day, converted at the FX rate of that day.",
 }
+
+SCOPE_NOTE = ("Segment filters follow each record's customer (journal entries without a customer drop out); "
+              "a currency filter keeps only the records in that currency (journal: the entry's currency; cost "
+              "of goods: the contract's).")
 
 
 def _reporting() -> str:
@@ -70,6 +79,23 @@ def _converted(rows: Iterable[tuple[str, date, Decimal]]) -> Decimal:
     return total
 
 
+def _total(rows: Iterable[tuple[str, date, Decimal]], *, currency: str | None, native: bool) -> Decimal:
+    """Reporting currency (each row converted), or with `native` the plain sum in `currency`."""
+    if native:
+        if not currency:
+            raise ValueError("native amounts need a currency")
+        return money.quantize(sum(((a or ZERO) for _c, _d, a in rows), ZERO), currency)
+    return _q(_converted(rows))
+
+
+def _scoped(rows, segment: dict | None, currency: str | None, *, customer_path: str = "customer__",
+            currency_field: str = "currency"):
+    from .kpis import scoped
+
+    return scoped(rows, segment=segment, currency=currency, customer_path=customer_path,
+                  currency_field=currency_field)
+
+
 def _local_day(moment) -> date:
     from django.utils import timezone
 
@@ -78,39 +104,48 @@ def _local_day(moment) -> date:
 
 # --- sales and billing -----------------------------------------------------------------------------------
 
-def bookings(first: date, last: date) -> Decimal:
+def bookings(first: date, last: date, *, segment: dict | None = None, currency: str | None = None,
+             native: bool = False) -> Decimal:
     from quotes.models import Quote
 
-    quotes = Quote.objects.filter(status=Quote.Status.ACCEPTED, accepted_at__date__gte=first,
-                                  accepted_at__date__lte=last)
-    return _q(_converted((q.currency, _local_day(q.accepted_at), q.tcv)
-                         for q in quotes.only("currency", "accepted_at", "tcv")))
+    quotes = _scoped(Quote.objects.filter(status=Quote.Status.ACCEPTED, accepted_at__date__gte=first,
+                                          accepted_at__date__lte=last), segment, currency)
+    return _total(((q.currency, _local_day(q.accepted_at), q.tcv) for q in quotes.only("currency", "accepted_at", "tcv")),
+                  currency=currency, native=native)
 
 
-def billings(first: date, last: date) -> Decimal:
+def billings(first: date, last: date, *, segment: dict | None = None, currency: str | None = None,
+             native: bool = False) -> Decimal:
     from billing.models import Invoice
 
-    invoices = Invoice.objects.filter(status__in=Invoice.POSTED, issue_date__gte=first, issue_date__lte=last)
-    return _q(_converted(invoices.values_list("currency", "issue_date", "subtotal")))
+    invoices = _scoped(Invoice.objects.filter(status__in=Invoice.POSTED, issue_date__gte=first,
+                                              issue_date__lte=last), segment, currency)
+    return _total(invoices.values_list("currency", "issue_date", "subtotal"), currency=currency, native=native)
 
 
-def collections(first: date, last: date) -> Decimal:
+def collections(first: date, last: date, *, segment: dict | None = None, currency: str | None = None,
+                native: bool = False) -> Decimal:
     from billing.models import Payment
 
-    payments = Payment.objects.filter(source__in=[Payment.Source.MANUAL, Payment.Source.WEBHOOK],
-                                      received_at__date__gte=first, received_at__date__lte=last)
-    return _q(_converted((p.currency, _local_day(p.received_at), p.amount)
-                         for p in payments.only("currency", "received_at", "amount")))
+    payments = _scoped(Payment.objects.filter(source__in=[Payment.Source.MANUAL, Payment.Source.WEBHOOK],
+                                              received_at__date__gte=first, received_at__date__lte=last),
+                       segment, currency)
+    return _total(((p.currency, _local_day(p.received_at), p.amount)
+                   for p in payments.only("currency", "received_at", "amount")), currency=currency, native=native)
 
 
-def receivables(day: date) -> Decimal:
-    """Accounts receivable at the end of `day`, rebuilt from the invoices, allocations and credit notes."""
+def receivables(day: date, *, segment: dict | None = None, currency: str | None = None, native: bool = False,
+                overdue_only: bool = False) -> Decimal:
+    """Accounts receivable at the end of `day`, rebuilt from the invoices, allocations and credit notes
+    (`overdue_only`: only the invoices due before `day`)."""
     from billing.models import CreditNote, Invoice, PaymentAllocation
 
-    invoices = {i["pk"]: i for i in Invoice.objects.filter(status__in=Invoice.POSTED, issue_date__lte=day)
-                .values("pk", "currency", "total")}
+    rows = _scoped(Invoice.objects.filter(status__in=Invoice.POSTED, issue_date__lte=day), segment, currency)
+    if overdue_only:
+        rows = rows.filter(due_date__lt=day)
+    invoices = {i["pk"]: i for i in rows.values("pk", "currency", "total")}
     if not invoices:
-        return _q(ZERO)
+        return money.quantize(ZERO, currency) if native else _q(ZERO)
     open_by_invoice = {pk: i["total"] for pk, i in invoices.items()}
     paid = (PaymentAllocation.objects.filter(invoice_id__in=invoices, payment__received_at__date__lte=day)
             .values("invoice_id").annotate(s=Sum("amount")))
@@ -120,40 +155,54 @@ def receivables(day: date) -> Decimal:
                 .values("invoice_id").annotate(s=Sum("applied_to_invoice")))
     for r in credited:
         open_by_invoice[r["invoice_id"]] -= r["s"] or ZERO
-    return _q(_converted((invoices[pk]["currency"], day, max(amount, ZERO))
-                         for pk, amount in open_by_invoice.items()))
+    return _total(((invoices[pk]["currency"], day, max(amount, ZERO)) for pk, amount in open_by_invoice.items()),
+                  currency=currency, native=native)
 
 
-def dso(day: date) -> Decimal | None:
-    billed = billings(day - timedelta(days=DSO_DAYS - 1), day)
+def ar_overdue(day: date, *, segment: dict | None = None, currency: str | None = None, native: bool = False) -> Decimal:
+    return receivables(day, segment=segment, currency=currency, native=native, overdue_only=True)
+
+
+def dso(day: date, *, segment: dict | None = None, currency: str | None = None) -> Decimal | None:
+    billed = billings(day - timedelta(days=DSO_DAYS - 1), day, segment=segment, currency=currency)
     if billed <= 0:
         return None
-    return (receivables(day) / billed * DSO_DAYS).quantize(PCT)
+    return (receivables(day, segment=segment, currency=currency) / billed * DSO_DAYS).quantize(PCT)
 
 
 # --- the journal -----------------------------------------------------------------------------------------
 
-def _journal(role: str, *, first: date | None = None, last: date) -> Decimal:
-    """Credit − debit in the reporting currency on the accounts of a role, entries dated in [first, last]."""
+def _journal(role: str, *, first: date | None = None, last: date, segment: dict | None = None,
+             currency: str | None = None, native: bool = False) -> Decimal:
+    """Credit − debit in the reporting currency on the accounts of a role, entries dated in [first, last]
+    (with `native`: in the entries' own currency, which must be `currency`)."""
     from recognition.models import JournalLine
 
-    lines = JournalLine.objects.filter(account__role=role, entry__date__lte=last)
+    lines = _scoped(JournalLine.objects.filter(account__role=role, entry__date__lte=last), segment, currency,
+                    customer_path="entry__customer__", currency_field="entry__currency")
     if first is not None:
         lines = lines.filter(entry__date__gte=first)
+    if native:
+        if not currency:
+            raise ValueError("native amounts need a currency")
+        agg = lines.aggregate(c=Sum("credit"), d=Sum("debit"))
+        return money.quantize((agg["c"] or ZERO) - (agg["d"] or ZERO), currency)
     agg = lines.aggregate(c=Sum("credit_reporting"), d=Sum("debit_reporting"))
     return _q((agg["c"] or ZERO) - (agg["d"] or ZERO))
 
 
-def deferred_revenue(day: date) -> Decimal:
+def deferred_revenue(day: date, *, segment: dict | None = None, currency: str | None = None,
+                     native: bool = False) -> Decimal:
     from recognition.models import Account
 
-    return _journal(Account.Role.DEFERRED, last=day)
+    return _journal(Account.Role.DEFERRED, last=day, segment=segment, currency=currency, native=native)
 
 
-def revenue(first: date, last: date) -> Decimal:
+def revenue(first: date, last: date, *, segment: dict | None = None, currency: str | None = None,
+            native: bool = False) -> Decimal:
     from recognition.models import Account
 
-    return _journal(Account.Role.REVENUE, first=first, last=last)
+    return _journal(Account.Role.REVENUE, first=first, last=last, segment=segment, currency=currency, native=native)
 
 
 def quarter_start(day: date) -> date:
@@ -165,13 +214,14 @@ def revenue_to_date(day: date) -> dict:
             "revenue_ytd": revenue(date(day.year, 1, 1), day)}
 
 
-def rpo(day: date) -> Decimal:
+def rpo(day: date, *, segment: dict | None = None, currency: str | None = None, native: bool = False) -> Decimal:
     from recognition.models import ScheduleLine
 
-    lines = ScheduleLine.objects.filter(period__gte=month_start(day)).filter(
-        Q(status=ScheduleLine.Status.PLANNED) | Q(status=ScheduleLine.Status.RECOGNIZED, entry__date__gt=day))
-    return _q(_converted((currency, day, amount)
-                         for currency, amount in lines.values_list("obligation__currency", "amount")))
+    lines = _scoped(ScheduleLine.objects.filter(period__gte=month_start(day)).filter(
+        Q(status=ScheduleLine.Status.PLANNED) | Q(status=ScheduleLine.Status.RECOGNIZED, entry__date__gt=day)),
+        segment, currency, customer_path="obligation__contract__customer__", currency_field="obligation__currency")
+    return _total(((c, day, amount) for c, amount in lines.values_list("obligation__currency", "amount")),
+                  currency=currency, native=native)
 
 
 # --- margin ----------------------------------------------------------------------------------------------
@@ -186,10 +236,11 @@ def _month_slices(first: date, last: date):
         start = end + timedelta(days=1)
 
 
-def cost_of_goods(first: date, last: date) -> Decimal:
+def cost_of_goods(first: date, last: date, *, segment: dict | None = None, currency: str | None = None) -> Decimal:
     from contracts.models import Contract, ContractLine
 
-    lines = (ContractLine.objects.filter(product__kind="recurring", start_date__lte=last, end_date__gte=first)
+    lines = (_scoped(ContractLine.objects.filter(product__kind="recurring", start_date__lte=last, end_date__gte=first),
+                     segment, currency, customer_path="contract__customer__", currency_field="contract__currency")
              .exclude(contract__status=Contract.Status.DRAFT)
              .values_list("product__currency", "product__unit_cost", "quantity", "start_date", "end_date"))
     rows = []
@@ -201,9 +252,9 @@ def cost_of_goods(first: date, last: date) -> Decimal:
     return _q(_converted(rows))
 
 
-def gross_margin(first: date, last: date) -> dict:
-    rev = revenue(first, last)
-    cogs = cost_of_goods(first, last)
+def gross_margin(first: date, last: date, *, segment: dict | None = None, currency: str | None = None) -> dict:
+    rev = revenue(first, last, segment=segment, currency=currency)
+    cogs = cost_of_goods(first, last, segment=segment, currency=currency)
     margin = _q(rev - cogs)
     return {"from": first.isoformat(), "to": last.isoformat(), "revenue": rev, "cost_of_goods": cogs,
             "gross_margin": margin, "margin_percent": (margin / rev * 100).quantize(PCT) if rev > 0 else None}

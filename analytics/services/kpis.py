@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from revops.kernel import money
 from revops.kernel.dates import add_months
@@ -29,6 +29,17 @@ DEFINITIONS = {
     "grr": "Gross revenue retention, trailing 12 months: as NRR, but each customer counts at most its MRR "
            "of 12 months ago (expansion excluded).",
     "logo_churn": "Logo churn, trailing 12 months: share of the customers with MRR 12 months ago who have none today.",
+    "revenue_churn": "Revenue churn (gross), trailing 12 months: the MRR lost to contraction and churn by the "
+                     "customers who had MRR 12 months ago, ÷ their MRR then, in % (= 100 − GRR).",
+    "new_mrr": "New MRR: Σ of the 'new' movements in the window (customers whose MRR rose from zero for the first "
+               "time).",
+    "expansion_mrr": "Expansion MRR: Σ of the rises of MRR that was already above zero, in the window.",
+    "contraction_mrr": "Contraction MRR: Σ of the falls of MRR that stays above zero, in the window (a positive "
+                       "figure).",
+    "churn_mrr": "Churned MRR: Σ of the MRR of customers whose MRR fell to zero in the window (a positive figure).",
+    "reactivation_mrr": "Reactivation MRR: Σ of the rises from zero of customers who had MRR before, in the window.",
+    "net_new_mrr": "Net new MRR: new + expansion + reactivation − contraction − churn in the window (= MRR at the "
+                   "end − MRR at the start).",
 }
 
 
@@ -42,10 +53,27 @@ def _q(value: Decimal) -> Decimal:
     return money.quantize(value, _reporting())
 
 
-def mrr_by_customer(day: date, *, segment: dict | None = None) -> dict[int, Decimal]:
-    rows = MrrMovement.objects.filter(date__lte=day)
+def scoped(rows, *, segment: dict | None = None, currency: str | None = None, customer_path: str = "customer__",
+           currency_field: str = "currency"):
+    """`rows` restricted to a customer segment ({"size": "enterprise"}) and to records in one currency."""
     if segment:
-        rows = rows.filter(**{f"customer__{k}": v for k, v in segment.items()})
+        rows = rows.filter(**{f"{customer_path}{k}": v for k, v in segment.items()})
+    if currency:
+        rows = rows.filter(**{currency_field: currency})
+    return rows
+
+
+def _column_and_rounding(currency: str | None, native: bool):
+    """native=True: the movements' own amounts, in `currency` (which must be given); else the reporting ones."""
+    if native:
+        if not currency:
+            raise ValueError("native amounts need a currency")
+        return "amount", (lambda v: money.quantize(v, currency))
+    return "amount_reporting", _q
+
+
+def mrr_by_customer(day: date, *, segment: dict | None = None, currency: str | None = None) -> dict[int, Decimal]:
+    rows = scoped(MrrMovement.objects.filter(date__lte=day), segment=segment, currency=currency)
     out: dict[int, Decimal] = {}
     for r in rows.values("customer_id").annotate(s=Sum("amount_reporting")):
         if r["s"]:
@@ -53,42 +81,56 @@ def mrr_by_customer(day: date, *, segment: dict | None = None) -> dict[int, Deci
     return out
 
 
-def mrr(day: date, *, segment: dict | None = None) -> Decimal:
-    rows = MrrMovement.objects.filter(date__lte=day)
-    if segment:
-        rows = rows.filter(**{f"customer__{k}": v for k, v in segment.items()})
-    return _q(rows.aggregate(s=Sum("amount_reporting"))["s"] or ZERO)
+def customers_count(day: date, *, segment: dict | None = None, currency: str | None = None) -> int:
+    """Customers with MRR above zero on `day`, counted in the database (one row back, not one per customer)."""
+    rows = scoped(MrrMovement.objects.filter(date__lte=day), segment=segment, currency=currency)
+    return rows.order_by().values("customer_id").annotate(s=Sum("amount_reporting")).filter(s__gt=0).count()
 
 
-def movements(first: date, last: date, *, segment: dict | None = None) -> dict:
-    start = mrr(first - timedelta(days=1), segment=segment)
-    rows = MrrMovement.objects.filter(date__gte=first, date__lte=last)
-    if segment:
-        rows = rows.filter(**{f"customer__{k}": v for k, v in segment.items()})
+def mrr(day: date, *, segment: dict | None = None, currency: str | None = None, native: bool = False) -> Decimal:
+    """MRR on `day` (reporting currency; with `currency`: only that currency's MRR, in it when `native`)."""
+    column, q = _column_and_rounding(currency, native)
+    rows = scoped(MrrMovement.objects.filter(date__lte=day), segment=segment, currency=currency)
+    return q(rows.aggregate(s=Sum(column))["s"] or ZERO)
+
+
+def movements(first: date, last: date, *, segment: dict | None = None, currency: str | None = None,
+              native: bool = False) -> dict:
+    column, q = _column_and_rounding(currency, native)
+    start = mrr(first - timedelta(days=1), segment=segment, currency=currency, native=native)
+    rows = scoped(MrrMovement.objects.filter(date__gte=first, date__lte=last), segment=segment, currency=currency)
     totals = defaultdict(lambda: ZERO)
-    for r in rows.values("kind").annotate(s=Sum("amount_reporting")):
+    for r in rows.values("kind").annotate(s=Sum(column)):
         totals[r["kind"]] = r["s"] or ZERO
-    end = mrr(last, segment=segment)
+    end = mrr(last, segment=segment, currency=currency, native=native)
     new, exp, react = totals["new"], totals["expansion"], totals["reactivation"]
     contr, churn = -totals["contraction"], -totals["churn"]
-    return {"from": first.isoformat(), "to": last.isoformat(), "start": _q(start), "new": _q(new),
-            "expansion": _q(exp), "reactivation": _q(react), "contraction": _q(contr), "churn": _q(churn),
-            "end": _q(end), "ties": _q(start + new + exp + react - contr - churn) == _q(end)}
+    return {"from": first.isoformat(), "to": last.isoformat(), "start": q(start), "new": q(new),
+            "expansion": q(exp), "reactivation": q(react), "contraction": q(contr), "churn": q(churn),
+            "end": q(end), "ties": q(start + new + exp + react - contr - churn) == q(end)}
 
 
-def retention(day: date, *, segment: dict | None = None) -> dict:
+def retention(day: date, *, segment: dict | None = None, currency: str | None = None) -> dict:
     then = add_months(day, -12)
-    before = mrr_by_customer(then, segment=segment)
-    now = mrr_by_customer(day, segment=segment)
+    # One pass over the movements: each customer of the cohort (MRR 12 months ago) with its MRR then and now.
+    rows = (scoped(MrrMovement.objects.filter(date__lte=day), segment=segment, currency=currency).order_by()
+            .values("customer_id").annotate(then=Sum("amount_reporting", filter=Q(date__lte=then)),
+                                            now=Sum("amount_reporting"))
+            .filter(then__isnull=False).exclude(then=0).values_list("customer_id", "then", "now"))
+    before, now = {}, {}
+    for customer_id, was, is_now in rows:
+        before[customer_id], now[customer_id] = was, is_now or ZERO
     base = sum(before.values(), ZERO)
     if not before or base <= 0:
-        return {"nrr": None, "grr": None, "logo_churn": None, "cohort": 0}
+        return {"nrr": None, "grr": None, "logo_churn": None, "revenue_churn": None, "cohort": 0}
     kept = sum((now.get(c, ZERO) for c in before), ZERO)
     capped = sum((min(now.get(c, ZERO), v) for c, v in before.items()), ZERO)
     lost = sum(1 for c in before if now.get(c, ZERO) <= 0)
     pct = Decimal("0.01")
-    return {"nrr": (kept / base * 100).quantize(pct), "grr": (capped / base * 100).quantize(pct),
-            "logo_churn": (Decimal(lost) / len(before) * 100).quantize(pct), "cohort": len(before)}
+    grr = (capped / base * 100).quantize(pct)
+    return {"nrr": (kept / base * 100).quantize(pct), "grr": grr,
+            "logo_churn": (Decimal(lost) / len(before) * 100).quantize(pct), "revenue_churn": 100 - grr,
+            "cohort": len(before)}
 
 
 def snapshot(day: date, *, segment: dict | None = None) -> dict:
@@ -101,12 +143,12 @@ def snapshot(day: date, *, segment: dict | None = None) -> dict:
             "movements_mtd": movements(month_start, day, segment=segment), **retention(day, segment=segment)}
 
 
-def mrr_series(first: date, last: date, *, segment: dict | None = None) -> list[dict]:
+def mrr_series(first: date, last: date, *, segment: dict | None = None, currency: str | None = None) -> list[dict]:
     """Month by month: MRR at each month end and the month's movements."""
     out, month = [], first.replace(day=1)
     while month <= last:
         end = min(add_months(month, 1) - timedelta(days=1), last)
-        out.append({"month": month.isoformat()[:7], **movements(month, end, segment=segment)})
+        out.append({"month": month.isoformat()[:7], **movements(month, end, segment=segment, currency=currency)})
         month = add_months(month, 1)
     return out
 

@@ -13,13 +13,19 @@ All figures are exact Decimals in the reporting currency (customers: a count), r
     pace_per_day   = gap ÷ days_remaining, to 0.01 half-up (0 when the gap is 0; None when no day is left
                      and a gap remains: the target can no longer be reached)
     on_track       = actual ≥ target × days_elapsed ÷ days_total           (a straight line from zero)
+    projected      = start + (actual − start) × days_total ÷ days_elapsed, to 0.01 half-up, where start =
+                     the KPI on the day before period_start (0 for new_mrr): the period's change so far,
+                     continued at the same pace to the period's end (None before the period starts)
+    shortfall_percent = max(target − projected, 0) ÷ target × 100, to 0.01 (None when the target is 0
+                     or nothing is projected yet) — what the target_shortfall alert compares
 
 Example: a Q1 new-MRR target of 1,000.00 (90 days) with 400.00 achieved on day 45 → 45 days left,
-percent 40.00, pace (1,000.00 − 400.00) ÷ 45 = 13.33 a day.
+percent 40.00, pace (1,000.00 − 400.00) ÷ 45 = 13.33 a day, projected 0 + 400.00 × 90 ÷ 45 = 800.00,
+shortfall (1,000.00 − 800.00) ÷ 1,000.00 = 20.00 %.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Sum
@@ -62,6 +68,12 @@ def target_progress(target: KpiTarget, as_of: date) -> dict:
         pace = (gap / days_remaining).quantize(CENT, rounding=ROUND_HALF_UP)
     else:
         pace = None
+    projected = shortfall = None
+    if days_elapsed:
+        start = _actual(target, target.period_start - timedelta(days=1))
+        projected = (start + (actual - start) * days_total / days_elapsed).quantize(CENT, rounding=ROUND_HALF_UP)
+        if goal:
+            shortfall = (max(goal - projected, ZERO) / goal * 100).quantize(CENT, rounding=ROUND_HALF_UP)
     return {
         "target": target.pk, "kpi": target.kpi, "as_of": as_of.isoformat(),
         "period_start": target.period_start.isoformat(), "period_end": target.period_end.isoformat(),
@@ -69,7 +81,7 @@ def target_progress(target: KpiTarget, as_of: date) -> dict:
         "actual": actual, "target_value": goal, "gap": gap, "percent": percent,
         "days_total": days_total, "days_elapsed": days_elapsed, "days_remaining": days_remaining,
         "pace_per_day": pace, "on_track": actual * days_total >= goal * days_elapsed,
-        "reached": gap == 0,
+        "reached": gap == 0, "projected": projected, "shortfall_percent": shortfall,
     }
 
 

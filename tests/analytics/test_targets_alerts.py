@@ -43,6 +43,8 @@ def test_pacing_of_a_quarterly_new_mrr_target(finance_user):
     # 300 + 100 = 400 achieved; (1,000 − 400) ÷ 45 = 13.333… → 13.33 a day
     assert (p["actual"], p["percent"], p["days_total"], p["days_elapsed"], p["days_remaining"], p["gap"],
             p["pace_per_day"], p["on_track"]) == (D("400.00"), D("40.00"), 90, 45, 45, D("600.00"), D("13.33"), False)
+    # the change so far at the same pace: 400.00 × 90 ÷ 45 = 800.00, 20.00 % short of 1,000.00
+    assert (p["projected"], p["shortfall_percent"]) == (D("800.00"), D("20.00"))
     end = target_progress(target, date(2027, 5, 1))  # after the period: counted to its end, no day left
     assert (end["actual"], end["days_remaining"], end["pace_per_day"], end["reached"]) == (
         D("600.00"), 0, None, False)
@@ -56,6 +58,9 @@ def test_level_targets_use_the_value_on_the_day_and_the_segment():
                                    value=D("1200.00"), segment_field="size", segment_value="enterprise")
     p = target_progress(arr, date(2027, 1, 1))
     assert (p["actual"], p["percent"], p["reached"], p["pace_per_day"]) == (D("1200.00"), D("100.00"), True, D("0.00"))
+    # a level KPI projects its change in the period: 0 on 31 December, 1,200.00 after 1 of 365 days
+    assert (p["projected"], p["shortfall_percent"]) == (D("438000.00"), D("0.00"))
+    assert target_progress(arr, date(2026, 12, 31))["projected"] is None  # not started
     customers = KpiTarget.objects.create(kpi="customers", period_start=date(2027, 1, 1),
                                          period_end=date(2027, 1, 10), value=D("4"))
     p = target_progress(customers, date(2027, 1, 2))  # 2 of 4, 8 days left: 0.25 a day
