@@ -57,7 +57,7 @@ from customers.models import Customer
 from quotes.filters import StableOrderingFilter
 from revops.kernel import money
 from revops.kernel.actor import set_actor
-from revops.kernel.api.renderers import PDFRenderer
+from revops.kernel.api.renderers import CSVExportMixin, PDFRenderer, amount, field
 from revops.kernel.errors import Conflict, DomainError, ValidationFailed
 
 from . import serializers as s
@@ -318,7 +318,7 @@ def invoice_list() -> QuerySet[Invoice]:
                     "Ordering e.g. `?ordering=-due_date` or `total`. Each invoice carries its lines."),
     retrieve=extend_schema(summary="Get an invoice"),
 )
-class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class InvoiceViewSet(CSVExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Invoices: created by bill runs, approved, issued (numbered, frozen), paid, credited or voided."""
 
     queryset = Invoice.objects.all()  # model permissions and the schema; rows come from get_queryset
@@ -329,6 +329,15 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                        "amount_due", "customer__name"]
     ordering = ["-created_at", "-id"]
     search_fields = ["number", "customer__name"]
+    csv_filename = "invoices"  # ?format=csv: every filtered invoice, streamed (revops.kernel.api.renderers)
+    csv_columns = [
+        ("id", field("pk")), ("number", field("number")), ("status", field("status")),
+        ("customer_id", field("customer_id")), ("customer", field("customer.name")),
+        ("contract_id", field("contract_id")), ("currency", field("currency")), ("issue_date", field("issue_date")),
+        ("due_date", field("due_date")), ("period_start", field("period_start")), ("period_end", field("period_end")),
+        ("subtotal", amount("subtotal")), ("tax", amount("tax")), ("total", amount("total")),
+        ("amount_paid", amount("amount_paid")), ("amount_due", amount("amount_due")),
+    ]
     action_permissions = {
         "approve": ["billing.approve_invoice"],
         "bulk_approve": ["billing.approve_invoice"],
@@ -497,7 +506,7 @@ PROVIDER = OpenApiParameter("provider", OpenApiTypes.STR, OpenApiParameter.PATH,
                                    "`received_from`/`received_to`."),
     retrieve=extend_schema(summary="Get a payment"),
 )
-class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+class PaymentViewSet(CSVExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                      viewsets.GenericViewSet):
     """Money received, and how it was allocated to invoices."""
 
@@ -508,6 +517,13 @@ class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     filterset_class = PaymentFilter
     ordering_fields = ["id", "received_at", "amount", "created_at"]
     ordering = ["-received_at", "-id"]
+    csv_filename = "payments"  # ?format=csv: every filtered payment, streamed
+    csv_columns = [
+        ("id", field("pk")), ("customer_id", field("customer_id")), ("customer", field("customer.name")),
+        ("received_at", field("received_at")), ("currency", field("currency")), ("amount", amount("amount")),
+        ("amount_allocated", amount("amount_allocated")), ("reference", field("reference")),
+        ("source", field("source")), ("provider", field("provider")),
+    ]
 
     def _answer(self, payment_id: int, status_code: int) -> Response:
         payment = self.get_queryset().get(pk=payment_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from integrations.resources import PriceCsvImport, ProductCsvImport
 from revops.kernel.errors import ValidationFailed
 from revops.kernel.events import record_event
 
@@ -117,7 +118,7 @@ class PriceReadOnlyInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(ServiceSavedAdmin):
+class ProductAdmin(ProductCsvImport, ServiceSavedAdmin):  # + an Import (CSV) button
     form = ProductForm
     list_display = ("sku", "name", "kind", "recognition", "family", "ssp", "currency", "meter", "active")
     list_filter = ("kind", "recognition", "family", "active")
@@ -263,7 +264,7 @@ class EventRecordingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(EventRecordingAdmin):
+class PriceAdmin(PriceCsvImport, EventRecordingAdmin):  # + an Import (CSV) button
     form = PriceForm
     event_prefix = "price"
     list_display = ("product", "price_book", "billing_period", "model", "currency", "unit_amount", "flat_amount",

@@ -34,6 +34,7 @@ from rest_framework.response import Response
 from quotes.filters import StableOrderingFilter
 from revops.kernel import money
 from revops.kernel.api.fields import format_unit_price
+from revops.kernel.api.renderers import CSVExportMixin, amount, field
 from revops.kernel.errors import ValidationFailed
 
 from .filters import ContractFilter, RenewalAlertFilter
@@ -139,7 +140,7 @@ def plan_body(plan: AmendmentPlan) -> dict:
                     "them), or with `?as_of=YYYY-MM-DD` only the versions active that day.",
         parameters=[AS_OF]),
 )
-class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ContractViewSet(CSVExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Contracts: versioned lines, renewal settings, value, and their amendments and timeline."""
 
     queryset = Contract.objects.all()  # model permissions and the schema; rows come from get_queryset
@@ -149,6 +150,14 @@ class ContractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     ordering_fields = ["id", "number", "status", "start_date", "end_date", "created_at", "tcv", "arr", "mrr",
                        "customer__name"]
     ordering = ["-start_date", "-id"]
+    csv_filename = "contracts"  # ?format=csv: every filtered contract, streamed (revops.kernel.api.renderers)
+    csv_columns = [
+        ("id", field("pk")), ("number", field("number")), ("status", field("status")),
+        ("customer_id", field("customer_id")), ("customer", field("customer.name")), ("quote_id", field("quote_id")),
+        ("currency", field("currency")), ("start_date", field("start_date")), ("end_date", field("end_date")),
+        ("billing_frequency", field("billing_frequency")), ("auto_renew", field("auto_renew")),
+        ("mrr", amount("mrr")), ("arr", amount("arr")), ("tcv", amount("tcv")),
+    ]
     action_permissions = {
         "create": ["contracts.add_contract"],
         "partial_update": ["contracts.change_contract"],

@@ -27,7 +27,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from revops.kernel import money, roles
-from revops.kernel.api.renderers import PDFRenderer
+from revops.kernel.api.renderers import CSVExportMixin, PDFRenderer, amount, field
 from revops.kernel.errors import DomainError, InvalidTransition, ValidationFailed
 from revops.kernel.permissions import RolePermission
 
@@ -121,7 +121,7 @@ def _client_ip(request) -> str | None:
                     "`?search=` match the number and the customer's name. Ordering e.g. `?ordering=-tcv`."),
     retrieve=extend_schema(summary="Get a quote", description="Another owner's quote is a 404 for reps."),
 )
-class QuoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class QuoteViewSet(CSVExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Quotes: versions with priced lines, totals and their approval chain."""
 
     queryset = Quote.objects.all()  # model permissions and the schema; rows come from get_queryset
@@ -132,6 +132,15 @@ class QuoteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                        "valid_until", "term_months", "tcv", "arr", "mrr", "customer__name"]
     ordering = ["-created_at", "-id"]
     search_fields = ["number", "customer__name"]
+    csv_filename = "quotes"  # ?format=csv: every quote the caller sees and the filters select, streamed
+    csv_columns = [
+        ("id", field("pk")), ("number", field("number")), ("version", field("version")), ("status", field("status")),
+        ("customer_id", field("customer_id")), ("customer", field("customer.name")), ("owner_id", field("owner_id")),
+        ("currency", field("currency")), ("start_date", field("start_date")), ("term_months", field("term_months")),
+        ("billing_frequency", field("billing_frequency")), ("valid_until", field("valid_until")),
+        ("one_time_total", amount("one_time_total")), ("mrr", amount("mrr")), ("arr", amount("arr")),
+        ("tcv", amount("tcv")), ("discount_total", amount("discount_total")), ("created_at", field("created_at")),
+    ]
     action_permissions = {
         "submit": ["quotes.change_quote"],
         "approve": ["quotes.approve_quote"],

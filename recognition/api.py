@@ -36,6 +36,7 @@ from rest_framework.response import Response
 
 from quotes.filters import StableOrderingFilter
 from revops.kernel import money, roles
+from revops.kernel.api.renderers import CSVExportMixin, field
 from revops.kernel.dates import add_months
 from revops.kernel.errors import Conflict, ValidationFailed
 from revops.kernel.permissions import RolePermission
@@ -229,7 +230,7 @@ class PerformanceObligationViewSet(viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="Get an obligation's revenue schedule",
                            description="By the obligation's id."),
 )
-class RevenueScheduleViewSet(viewsets.ReadOnlyModelViewSet):
+class RevenueScheduleViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     queryset = PerformanceObligation.objects.prefetch_related(
         Prefetch("schedule", ScheduleLine.objects.exclude(status=ScheduleLine.Status.CANCELLED).order_by("period", "id"),
                  to_attr="visible_schedule"))
@@ -239,6 +240,22 @@ class RevenueScheduleViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = OBLIGATION_ORDERING
     ordering = ["contract", "item", "version", "id"]
     action_permissions = {"list": READ_OBLIGATIONS, "retrieve": READ_OBLIGATIONS}
+    # ?format=csv: one row per visible schedule line of the filtered obligations, streamed
+    csv_filename = "revenue-schedules"
+    csv_columns = [
+        ("obligation_id", field("obligation_id")), ("contract_id", field("obligation.contract_id")),
+        ("contract", field("obligation.contract.number")), ("customer_id", field("obligation.contract.customer_id")),
+        ("customer", field("obligation.contract.customer.name")), ("product", field("obligation.product.sku")),
+        ("period", lambda x: f"{x.period:%Y-%m}"), ("currency", field("obligation.currency")),
+        ("amount", lambda x: money.quantize(x.amount, x.obligation.currency)), ("status", field("status")),
+    ]
+
+    def csv_records(self, queryset):
+        return (ScheduleLine.objects.filter(obligation__in=queryset.order_by().values("pk"))
+                .exclude(status=ScheduleLine.Status.CANCELLED)
+                .select_related("obligation__contract__customer", "obligation__product")
+                .order_by("obligation__contract_id", "obligation__item", "obligation__version", "period", "id")
+                .iterator(chunk_size=self.csv_chunk_size))
 
 
 # --- journal -----------------------------------------------------------------------------------------

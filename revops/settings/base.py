@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, no CDN
     "django_htmx",
+    "import_export",  # CSV import of customers, contacts, products and prices (integrations)
     # revops: the shared kernel first, then the domains in dependency order.
     "revops.kernel",
     "customers",
@@ -163,6 +164,8 @@ SPECTACULAR_SETTINGS = {
         "QuoteStatusEnum": "quotes.models.Quote.Status",
         "InvoiceStatusEnum": "billing.models.Invoice.Status",
         "ContractStatusEnum": "contracts.models.Contract.Status",
+        "InboundMessageStatusEnum": "integrations.models.InboundMessage.Status",
+        "AcquisitionChannelEnum": "customers.models.Customer.Channel",  # customers and acquisition spend
     },
 }
 
@@ -188,6 +191,8 @@ CELERY_BEAT_SCHEDULE = {
     "recognize-revenue": {"task": "recognition.tasks.recognize_revenue", "schedule": crontab(minute=20, hour=1)},
     "analytics-alerts": {"task": "analytics.tasks.evaluate_alerts_task", "schedule": crontab(minute=40, hour="*")},
     "idempotency-expire": {"task": "revops.kernel.tasks.expire_idempotency_keys", "schedule": crontab(minute=17)},
+    # Webhook retries that are due (and deliveries whose first send was lost with a broker hiccup).
+    "webhooks-due": {"task": "integrations.tasks.send_due_webhooks", "schedule": 60.0},
 }
 
 LOGGING = {
@@ -209,6 +214,11 @@ REVOPS_PAYMENT_WEBHOOK_SECRETS = dict(
     item.split("=", 1) for item in env_list("REVOPS_PAYMENT_WEBHOOK_SECRETS", "demo=demo-webhook-secret") if "=" in item
 )
 
+# Webhooks out: hosts that may receive webhooks even though they resolve to a private, loopback or
+# link-local address (an endpoint can also be allowed one by one by an admin). Empty in production.
+# REVOPS_WEBHOOK_ALLOWED_HOSTS="hooks.internal.example,127.0.0.1"
+REVOPS_WEBHOOK_ALLOWED_HOSTS = env_list("REVOPS_WEBHOOK_ALLOWED_HOSTS", "")
+
 # Overdue reminders, in days after an invoice's due date; each is sent once per invoice.
 REVOPS_DUNNING_DAYS = tuple(int(d) for d in env_list("REVOPS_DUNNING_DAYS", "3,10,30"))
 
@@ -217,6 +227,11 @@ REVOPS_REVENUE_PROJECTOR = "recognition.preview.project_quote"
 
 # Journal amounts are also kept in this currency (FX rates in the recognition app).
 REVOPS_REPORTING_CURRENCY = os.environ.get("REVOPS_REPORTING_CURRENCY", "USD")
+
+# CSV import (django-import-export, integrations/resources.py): the admin's Import button needs the model's
+# add permission, and a file is imported in one transaction (any row's error writes nothing).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+IMPORT_EXPORT_USE_TRANSACTIONS = True
 
 # Company shown on documents (quotes, invoices).
 REVOPS_COMPANY = {
