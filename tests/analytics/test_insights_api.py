@@ -1,0 +1,158 @@
+"""The insights API and pages: shapes, 400s for bad parameters, and who may see what — managers see
+everything, a sales rep only its own customers and no pricing, portal users nothing."""
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from catalog import models as cm
+from contracts.services.creation import LineSpec, contract_create
+from quotes.services.editing import quote_create
+from tests.factories import CustomerFactory
+from tests.portal.factories import portal_user
+
+pytestmark = pytest.mark.django_db
+TODAY = timezone.localdate()  # the pages and the suggestions use today's holdings
+DAY = TODAY.isoformat()
+
+
+@pytest.fixture
+def data(finance_user, sales_rep, make_user):
+    """Rep-owned SMB customers: T holds A; s1, s2, s3 hold A and B (B 100.00 a month each). Another rep's
+    customer F (same segment) holds A. Similar to T: s1, s2, s3, F; lift of B for T: (3/4) ÷ (3/5) = 1.25."""
+    other_rep = make_user("sales_rep")
+    a = cm.Product.objects.create(sku="A", name="Platform", kind="recurring", recognition="ratable")
+    b = cm.Product.objects.create(sku="B", name="Analytics", kind="recurring", recognition="ratable")
+    cm.PriceBook.objects.create(name="USD", currency="USD", is_default=True)
+
+    def customer(name, owner, *products):
+        c = CustomerFactory(name=name, owner=owner, size="smb", industry="software")
+        contract_create(customer=c, start_date=TODAY - timedelta(days=60), term_months=12, by=finance_user,
+                        lines=[LineSpec(p, D(1), D("100.00"), period="month") for p in products])
+        return c
+
+    t = customer("Target", sales_rep, a)
+    for i in range(3):
+        customer(f"Peer {i}", sales_rep, a, b)
+    foreign = customer("Foreign", other_rep, a)
+    return {"t": t, "foreign": foreign, "rep": sales_rep, "other_rep": other_rep}
+
+
+def test_recommendations_for_a_customer_as_strings(data, api_client_for, sales_manager):
+    body = api_client_for(sales_manager).get(f"/api/v1/recommendations/?customer={data['t'].pk}&as_of={DAY}").json()
+    assert (body["customer"], body["currency"], body["upsell"]) == (data["t"].pk, "USD", [])
+    [offer] = body["results"]
+    assert (offer["code"], offer["lift"], offer["expected_mrr"]) == ("B", "1.25", "100.00")
+    top = api_client_for(sales_manager).get(f"/api/v1/recommendations/?as_of={DAY}").json()["results"]
+    assert {(o["customer_name"], o["code"]) for o in top} == {("Target", "B"), ("Foreign", "B")}
+
+
+def test_a_rep_sees_only_its_own_customers(data, api_client_for):
+    rep = api_client_for(data["rep"])
+    assert rep.get(f"/api/v1/recommendations/?customer={data['t'].pk}&as_of={DAY}").status_code == 200
+    denied = rep.get(f"/api/v1/recommendations/?customer={data['foreign'].pk}&as_of={DAY}")
+    assert (denied.status_code, denied.json()["error"]["code"]) == (404, "not_found")
+    top = rep.get(f"/api/v1/recommendations/?as_of={DAY}").json()["results"]
+    assert [o["customer_name"] for o in top] == ["Target"]
+    assert rep.get(f"/api/v1/churn-risk/?customer={data['foreign'].pk}").status_code == 404
+    assert rep.get(f"/api/v1/churn-risk/?customer={data['t'].pk}").json()["score"] == 0
+    from billing.models import Invoice
+
+    for n, customer in enumerate((data["t"], data["foreign"])):
+        Invoice.objects.create(customer=customer, currency="USD", status="issued", number=f"INV-API-{n}",
+                               due_date=TODAY - timedelta(days=3), subtotal=D(10), tax=D(0), total=D(10),
+                               amount_due=D(10))
+    assert [r["customer_name"] for r in rep.get("/api/v1/churn-risk/").json()["results"]] == ["Target"]
+    pricing = rep.get("/api/v1/pricing-insights/")
+    assert (pricing.status_code, pricing.json()["error"]["code"]) == (403, "permission_denied")
+
+
+def test_portal_users_and_anonymous_callers_are_refused(data, api_client_for):
+    portal = api_client_for(portal_user(data["t"], "buyer@example.com"))
+    for url in ("/api/v1/recommendations/", f"/api/v1/recommendations/?customer={data['t'].pk}",
+                "/api/v1/pricing-insights/", "/api/v1/churn-risk/"):
+        assert portal.get(url).status_code == 403
+        assert api_client_for(None).get(url).status_code == 401
+
+
+def test_pricing_insights_shape(data, api_client_for, finance_user):
+    body = api_client_for(finance_user).get("/api/v1/pricing-insights/?from=2027-01&to=2027-02&by=rep").json()
+    assert (body["from"], body["to"], body["by"], body["rows"]) == ("2027-01-01", "2027-02-28", "rep", [])
+    assert [m["month"] for m in body["leakage"]] == ["2027-01", "2027-02"]
+    assert body["leakage"][0]["leakage"] == "0.00"
+    bands = api_client_for(finance_user).get("/api/v1/pricing-insights/").json()["rows"]
+    assert [b["key"] for b in bands] == ["0-5", "5-10", "10-20", "20-30", "30+"]
+
+
+@pytest.mark.parametrize(("url", "field"), [
+    ("/api/v1/recommendations/?customer=abc", "customer"),
+    ("/api/v1/recommendations/?customer=1&limit=0", "limit"),
+    ("/api/v1/recommendations/?as_of=2027-13-01", "as_of"),
+    ("/api/v1/pricing-insights/?by=colour", "by"),
+    ("/api/v1/pricing-insights/?from=2027-03&to=2027-01", "from"),
+    ("/api/v1/pricing-insights/?from=yesterday", "from"),
+    ("/api/v1/churn-risk/?limit=501", "limit"),
+    ("/api/v1/churn-risk/?as_of=soon", "as_of"),
+])
+def test_bad_parameters_are_400s(api_client_for, sales_manager, url, field):
+    response = api_client_for(sales_manager).get(url)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert list(response.json()["error"]["fields"]) == [field]
+
+
+def test_unknown_customer_is_404(api_client_for, sales_manager):
+    assert api_client_for(sales_manager).get("/api/v1/churn-risk/?customer=987654").status_code == 404
+
+
+# --- pages ------------------------------------------------------------------------------------------
+
+def _client(user) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def test_pages_render_for_the_roles_that_see_everything(data, sales_manager, finance_user, success_user,
+                                                        admin_user_role):
+    for user in (sales_manager, finance_user, success_user, admin_user_role):
+        c = _client(user)
+        for tab, marker in (("recommendations", "offers-table"), ("pricing", "win-rate-table"),
+                            ("churn", "risk-table")):
+            response = c.get(f"/analytics/insights/?tab={tab}")
+            assert response.status_code == 200
+            assert marker in response.content.decode()
+    product_view = _client(sales_manager).get("/analytics/insights/?tab=pricing&by=product&from=2027-01&to=2027-02")
+    assert "By product" in product_view.content.decode()
+
+
+def test_a_rep_gets_no_pricing_tab_and_only_its_customers(data):
+    rep = _client(data["rep"])
+    page = rep.get("/analytics/insights/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "?tab=pricing" not in html
+    assert ">Target</a>" in html and "Foreign" not in html  # the other rep's customer has an offer too
+    assert "Foreign" in _client(data["other_rep"]).get("/analytics/insights/").content.decode()
+    assert rep.get("/analytics/insights/?tab=pricing").status_code == 403
+    assert rep.get("/analytics/insights/?tab=churn").status_code == 200
+
+
+def test_portal_users_never_see_the_pages(data):
+    portal = _client(portal_user(data["t"], "buyer@example.com"))
+    assert portal.get("/analytics/insights/").status_code == 403
+    assert portal.get("/analytics/insights/suggestions/?quote=1").status_code == 403
+
+
+def test_the_quote_builder_loads_suggestions(data):
+    quote = quote_create(customer=data["t"], owner=data["rep"])
+    rep = _client(data["rep"])
+    builder = rep.get(f"/quotes/{quote.pk}/").content.decode()
+    assert f"/analytics/insights/suggestions/?quote={quote.pk}" in builder
+    fragment = rep.get(f"/analytics/insights/suggestions/?quote={quote.pk}").content.decode()
+    assert "<strong>B</strong> Analytics — lift 1.25, expected MRR $100.00" in fragment
+    other = _client(data["other_rep"]).get(f"/analytics/insights/suggestions/?quote={quote.pk}")
+    assert (other.status_code, other.content.decode().strip()) == (200, "")
+    assert rep.get("/analytics/insights/suggestions/?quote=nope").status_code == 200
