@@ -15,7 +15,7 @@ from revops.kernel.errors import DomainError
 from revops.kernel.models import AuditEntry
 
 from . import services
-from .models import Contact, Customer
+from .models import Contact, Customer, CustomerComment
 
 HISTORY_ROWS = 50
 
@@ -210,3 +210,34 @@ class ContactAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{granted} contact(s) can now sign in to the portal.", messages.SUCCESS
             )
+
+
+@admin.register(CustomerComment)
+class CustomerCommentAdmin(admin.ModelAdmin):
+    """Comments on the shared customer timeline, read-only here: they are written on the customer page or
+    through the API (analytics.services.timeline.customer_comment_add), which parses the @-mentions and
+    notifies; an admin may delete an inappropriate one."""
+
+    list_display = ("created_at", "customer", "author", "excerpt", "mentioned")
+    list_select_related = ("customer", "author")
+    search_fields = ("body", "customer__name", "author__username")
+    date_hierarchy = "created_at"
+    readonly_fields = ("customer", "author", "body", "mentions", "created_at")
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("mentions")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Comment")
+    def excerpt(self, obj: CustomerComment) -> str:
+        return obj.body if len(obj.body) <= 80 else obj.body[:79] + "…"
+
+    @admin.display(description="Mentions")
+    def mentioned(self, obj: CustomerComment) -> str:
+        return ", ".join(f"@{u.username}" for u in obj.mentions.all()) or "—"

@@ -96,6 +96,16 @@ class ContactForm(forms.Form):
     role = forms.ChoiceField(choices=Contact.Role.choices, initial=Contact.Role.OTHER)
 
 
+class CommentForm(forms.Form):
+    """A comment on the customer's shared timeline; the rules (not empty, length) are the service's."""
+
+    body = forms.CharField(
+        label="Comment",
+        required=False,  # an empty comment gets the service's message, like the API
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Add a note for the team; @username notifies a colleague"}),
+    )
+
+
 class CustomerSearchForm(forms.Form):
     """The filter bar of the customer list (the filtering itself is `CustomerFilter`)."""
 

@@ -1,7 +1,11 @@
-"""Customer pages: list (with htmx live search), detail with contacts and history, create and edit.
+"""Customer pages: list (with htmx live search), the customer page — the Customer 360 every team shares:
+account, contacts, MRR and health, quotes, contracts, billing, usage, alerts and the shared timeline with
+comments — create and edit.
 
-Views stay thin: reads come from `customers.selectors` and `CustomerFilter`, writes go through
-`customers.services`, whose field errors are shown beside the form's fields.
+Views stay thin: reads come from `customers.selectors`, `CustomerFilter` and
+`analytics.services.customer360` (which also decides what each role sees); writes go through
+`customers.services` and `analytics.services.timeline.customer_comment_add`, whose field errors are
+shown beside the form's fields.
 """
 
 from __future__ import annotations
@@ -9,20 +13,23 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from analytics.services import customer360, timeline
 from revops.kernel import audit
 from revops.kernel.errors import DomainError
 from revops.kernel.views import staff_required
 
 from . import selectors, services
 from .filters import CustomerFilter
-from .forms import ContactForm, CustomerForm, CustomerSearchForm, apply_domain_errors
+from .forms import CommentForm, ContactForm, CustomerForm, CustomerSearchForm, apply_domain_errors
 from .models import Customer
 
 PAGE_SIZE = 25
 HISTORY_LIMIT = 50
+TIMELINE_PAGE = 20
 
 
 def _wants_partial(request) -> bool:
@@ -58,19 +65,64 @@ def _customer_or_404(request, pk: int) -> Customer:
     return get_object_or_404(selectors.customers_visible_to(user=request.user).select_related("owner"), pk=pk)
 
 
-def _render_detail(request, customer: Customer, contact_form: ContactForm, status: int = 200):
+def _render_detail(request, customer: Customer, contact_form: ContactForm | None = None,
+                   comment_form: CommentForm | None = None, status: int = 200):
+    """The customer page: the Customer 360, cut to the viewer's role (customer360.visibility_for)."""
     context = {
         "customer": customer,
         "contacts": list(customer.contacts.all()),
         "history": list(audit.history(customer)[:HISTORY_LIMIT]),
-        "contact_form": contact_form,
+        "contact_form": contact_form or ContactForm(),
+        "comment_form": comment_form or CommentForm(),
+        "c360": customer360.customer_360(customer=customer, user=request.user, timeline_limit=TIMELINE_PAGE),
     }
     return render(request, "customers/detail.html", context, status=status)
 
 
 @staff_required
 def customer_detail(request, pk: int):
-    return _render_detail(request, _customer_or_404(request, pk), ContactForm())
+    return _render_detail(request, _customer_or_404(request, pk))
+
+
+@staff_required
+def customer_360(request, pk: int):
+    """/customers/<id>/360/: the customer page is the 360; one canonical address."""
+    customer = _customer_or_404(request, pk)
+    return redirect("customers:detail", pk=customer.pk)
+
+
+@staff_required
+@require_GET
+def customer_timeline(request, pk: int):
+    """More of the timeline (htmx "Show more"): `?offset=`; the same role filter as the page."""
+    customer = _customer_or_404(request, pk)
+    try:
+        offset = max(0, int(request.GET.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    seen = customer360.visibility_for(request.user)
+    page = timeline.customer_timeline(customer_id=customer.pk, limit=TIMELINE_PAGE, offset=offset, with_count=False,
+                                      **seen.timeline_filter)
+    return render(request, "customers/_timeline.html", {"customer": customer, "timeline": page})
+
+
+@staff_required(permission="customers.add_customercomment")
+@require_POST
+def comment_create(request, pk: int):
+    customer = _customer_or_404(request, pk)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        try:
+            comment = timeline.customer_comment_add(customer_id=customer.pk, author=request.user,
+                                                    body=form.cleaned_data["body"])
+        except DomainError as exc:
+            apply_domain_errors(form, exc)
+        else:
+            mentioned = list(comment.mentions.values_list("username", flat=True))
+            note = f" Mentioned: {', '.join('@' + m for m in mentioned)}." if mentioned else ""
+            messages.success(request, f"Comment added.{note}")
+            return redirect(f"{reverse('customers:detail', args=[customer.pk])}#comment-{comment.pk}")
+    return _render_detail(request, customer, comment_form=form, status=400)
 
 
 @staff_required(permission="customers.add_customer")
@@ -119,4 +171,4 @@ def contact_create(request, pk: int):
         else:
             messages.success(request, f"Contact {contact.name} added.")
             return redirect("customers:detail", pk=customer.pk)
-    return _render_detail(request, customer, form)
+    return _render_detail(request, customer, contact_form=form)
