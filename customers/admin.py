@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from integrations.resources import ContactCsvImport, CustomerCsvImport
 from revops.kernel import audit
 from revops.kernel.errors import DomainError
 from revops.kernel.models import AuditEntry
@@ -60,7 +61,7 @@ class ContactInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(CustomerCsvImport, admin.ModelAdmin):  # + an Import (CSV) button
     form = CustomerAdminForm
     list_display = (
         "name",
@@ -175,7 +176,7 @@ def _shown(value) -> str:
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ContactCsvImport, admin.ModelAdmin):  # + an Import (CSV) button
     form = ContactForm
     list_display = ("name", "email", "customer", "role", "title", "portal_user")
     list_select_related = ("customer", "portal_user")
