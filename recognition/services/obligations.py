@@ -21,6 +21,7 @@ obligations that remain from that date. Schedules of closed periods are never re
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,12 +116,19 @@ def _allocate(contract: Contract, candidates: list[Candidate], price: Decimal, o
     if residual:
         fixed = [money.quantize(c.ssp, currency) for c in observable]
         rest = money.quantize(price, currency) - sum(fixed, ZERO)
-        if rest < 0:
-            raise ValidationFailed(f"{contract}: the residual approach leaves nothing for {residual[0].line.product.sku}",
-                                   fields={"ssp": ["observable SSPs exceed the transaction price"]})
-        out += [(c, amount, "at SSP (residual contract)") for c, amount in zip(observable, fixed, strict=True)]
-        out.append((residual[0], rest, "residual approach"))
-        return out
+        if rest > 0:
+            out += [(c, amount, "at SSP (residual contract)") for c, amount in zip(observable, fixed, strict=True)]
+            out.append((residual[0], rest, "residual approach"))
+            return out
+        # The observable SSPs use up the whole price (a discounted bundle): the residual approach would
+        # leave the residual product nothing, so it does not apply (ASC 606-10-32-34(c)). The discount is
+        # spread over every item instead: relative SSP, the residual item weighted by its own price as
+        # its estimated SSP.
+        estimated = [dataclasses.replace(c, ssp=c.value) for c in residual]
+        weights = [c.ssp for c in observable] + [c.value for c in residual]
+        parts = money.allocate(price, weights, currency) if any(weights) else [money.zero(currency)] * len(weights)
+        return [(c, part, "relative SSP (residual estimated at its price: the bundle is discounted)")
+                for c, part in zip(observable + estimated, parts, strict=True)]
     if not observable:
         return []
     if sum((c.ssp for c in observable), ZERO) == 0:

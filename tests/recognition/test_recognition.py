@@ -60,6 +60,17 @@ def test_a_bundle_with_a_residual_product(product, contract_of):
                                                             ("C", D("144.00"))]
 
 
+def test_a_discounted_bundle_spreads_the_discount_when_the_residual_would_get_nothing(product, contract_of):
+    a, b = product("A", ssp="50"), product("B", ssp="30")
+    c = product("C", ssp=None, ssp_residual=True)
+    contract = contract_of(date(2027, 1, 1), 12, [(a, "1", "35.00"), (b, "1", "20.00"), (c, "1", "10.00")])
+    obs = build(contract)
+    # price 420 + 240 + 120 = 780.00 < the observable SSPs 600 + 360: relative SSP with C weighted by its
+    # price 120: A 780 × 600/1080 = 433.33, B 260.00, C 86.666… → 86.67 (largest remainder)
+    assert [(k, obs[k].allocated_price) for k in "ABC"] == [("A", D("433.33")), ("B", D("260.00")),
+                                                            ("C", D("86.67"))]
+
+
 def test_missing_ssp_is_a_clear_error_and_nothing_is_built(product, contract_of):
     sub = product("SUB", ssp=None)
     contract = contract_of(date(2027, 1, 1), 12, [(sub, "1", "80.00")])
