@@ -1,5 +1,9 @@
-"""Keep the MRR rollup current: any contract change rebuilds that customer's movements (idempotent)."""
+"""Keep the MRR rollup current: any contract change rebuilds that customer's movements (idempotent).
+Then bump the live dashboards' version (analytics/stream.py): registered last, so a drain delivers it
+after the rollup has been rebuilt."""
 from revops.kernel.events import subscriber
+
+from .stream import LIVE_PATTERNS, LIVE_SUBSCRIBER
 
 
 @subscriber("analytics.mrr", "contract.*")
@@ -19,3 +23,8 @@ def on_revenue_event(event) -> None:
     from .services.alerts import evaluate_alerts
 
     evaluate_alerts(timezone.localdate())
+
+
+@subscriber(LIVE_SUBSCRIBER, *LIVE_PATTERNS)
+def on_dashboard_event(event) -> None:
+    """Nothing to do: the delivery marked "delivered" is the live dashboards' change signal."""

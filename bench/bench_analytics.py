@@ -20,16 +20,26 @@ Figures:
 - MRR series: `kpis.mrr_series` over 24 months, median of 5 (target under 200 ms);
 - KPI API: GET /api/v1/kpis/ through Django's test client as a finance user, median of 5 (target
   under 200 ms);
-- verify: `verify()` over all customers (target under 60 s).
+- verify: `verify()` over all customers (target under 60 s);
+- event-to-dashboard delay (target under 2 s): a real Celery worker (`celery -A revops worker`, a child
+  process on the scratch database, its own queue) and the dashboard's SSE stream served over HTTP by a
+  threaded WSGI server (as runserver or gunicorn gthread would); an invoice is issued or a payment
+  recorded and committed, the outbox task goes through the broker to the worker, which delivers the events
+  (the MRR rollup, the journal, alerts, then the `analytics.live` bump); the time is taken until the open
+  stream emits the new version. Broker: BENCH_BROKER_URL, else redis://127.0.0.1:6379/0, else
+  amqp://guest:guest@127.0.0.1:5672//; skipped with the reason when none answers. BENCH_DELAY_SAMPLES (10).
+  BENCH_ANALYTICS_ONLY=delay skips the other figures (and builds only BENCH_CUSTOMERS customers).
 For each read the query count and the slowest query (captured once, untimed) are printed.
 """
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import time
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from bench.scratch import main_for
 
@@ -181,6 +191,9 @@ def _bench() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(f"   (built in {time.perf_counter() - started:.1f} s)")
+    if os.environ.get("BENCH_ANALYTICS_ONLY") == "delay":
+        _bench_delay(customer_ids)
+        return
 
     started = time.perf_counter()
     written = sum(mrr.customer_refresh(customer_id=pk) for pk in customer_ids)
@@ -224,6 +237,204 @@ def _bench() -> None:
     seconds = time.perf_counter() - started
     print(f"analytics: verify(), {CUSTOMERS:,} customers: {seconds:.1f} s ({CUSTOMERS / seconds:,.0f} customers/s; "
           f"{len(mismatches)} mismatches){_target(seconds < TARGET_VERIFY_S, f'{TARGET_VERIFY_S:.0f} s')}")
+    _bench_delay(customer_ids)
+
+
+# --- event-to-dashboard delay ----------------------------------------------------------------------
+
+TARGET_DELAY_S = 2.0
+BROKERS = ("redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _broker() -> str | None:
+    """The first broker that answers (BENCH_BROKER_URL first)."""
+    from kombu import Connection
+
+    for url in filter(None, (os.environ.get("BENCH_BROKER_URL"), *BROKERS)):
+        try:
+            with Connection(url, connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=1)
+            return url
+        except Exception:  # noqa: BLE001, S112 - not reachable: try the next one
+            continue
+    return None
+
+
+class _StreamReader:
+    """An open `GET /analytics/stream/` over a plain socket (HTTP/1.1, the server closes at the end: no
+    chunking); a thread notes when each `id:` line arrives."""
+
+    def __init__(self, port: int, cookie: str):
+        import queue
+        import socket
+        import threading
+
+        self.ids: queue.Queue = queue.Queue()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.sendall(f"GET /analytics/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+                          "Accept: text/event-stream\r\n\r\n".encode())
+        self.lines = self.sock.makefile("rb")
+        status = self.lines.readline().decode()
+        assert " 200 " in status, status
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for raw in self.lines:
+                line = raw.decode().strip()
+                if line.startswith("id: "):
+                    self.ids.put((time.perf_counter(), line[4:]))
+        except Exception:  # noqa: BLE001 - the connection is closed at the end of the benchmark
+            return
+
+    def next_change(self, after: str, timeout: float, *, event_at_least: int = 0) -> tuple[float, str] | None:
+        """The first version other than `after` whose outbox part is at least `event_at_least`."""
+        import queue
+
+        deadline = time.perf_counter() + timeout
+        while (left := deadline - time.perf_counter()) > 0:
+            try:
+                at, version = self.ids.get(timeout=left)
+            except queue.Empty:
+                return None
+            if version != after and int(version.split(".")[0]) >= event_at_least:
+                return at, version
+        return None
+
+    def close(self) -> None:
+        import socket
+
+        self.sock.shutdown(socket.SHUT_RDWR)  # the reading file holds the socket too: shut it, not only close
+        self.sock.close()
+
+
+def _serve_wsgi():
+    """The project's WSGI app on a free local port, one thread per request (like runserver)."""
+    import threading
+
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.wsgi import get_wsgi_application
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
+    server.set_app(get_wsgi_application())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _start_worker(broker: str, queue_name: str):
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    env = {**os.environ, "CELERY_BROKER_URL": broker, "CELERY_TASK_DEFAULT_QUEUE": queue_name,
+           "DJANGO_SETTINGS_MODULE": "revops.settings.dev", "DEBUG": "0", "LOG_LEVEL": "WARNING",
+           "DATABASE_URL": os.environ["DATABASE_URL"]}
+    assert connection.settings_dict["NAME"] in env["DATABASE_URL"]
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "revops", "worker", "--pool", "solo",
+                             "-Q", queue_name, "-l", "WARNING", "--without-gossip", "--without-mingle",
+                             "--without-heartbeat"], env=env, cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _bench_delay(customer_ids: list[int]) -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from analytics.stream import live_version
+    from billing.models import Invoice, InvoiceLine
+    from billing.services import invoices, payments
+    from customers.models import Customer
+    from revops.celery import app
+    from revops.kernel.models import OutboxEvent
+
+    broker = _broker()
+    if broker is None:
+        print("analytics: event-to-dashboard delay skipped: no broker answers "
+              f"({', '.join(BROKERS)}; set BENCH_BROKER_URL)")
+        return
+    from django.conf import settings
+
+    # a closed stream's server thread notices at its next write: keep-alives every 0.5 s end it quickly
+    settings.REVOPS_ANALYTICS_STREAM_KEEPALIVE = 0.5
+    settings.REVOPS_ANALYTICS_STREAM_POLL = getattr(settings, "REVOPS_ANALYTICS_STREAM_POLL", 0.5)
+    queue_name = f"bench-analytics-{os.getpid()}"
+    # From here the outbox task goes to the broker, as in production, instead of running in this process.
+    app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue_name)
+    worker = _start_worker(broker, queue_name)
+    server = _serve_wsgi()
+    reader = None
+    try:
+        user = get_user_model().objects.create_user(username="bench-live", password="x")
+        user.groups.add(Group.objects.get(name="finance"))
+        client = Client()
+        client.force_login(user)
+        cookie = f"sessionid={client.cookies['sessionid'].value}"
+        reader = _StreamReader(server.server_port, cookie)
+        first = reader.next_change("", 10)
+        assert first is not None, "the stream sent no first event"
+        version = first[1]
+        customer = Customer.objects.filter(pk__in=customer_ids, currency="USD").order_by("pk").first()
+
+        def issue_invoice() -> None:
+            invoice = Invoice.objects.create(customer=customer, currency="USD", status="approved",
+                                             subtotal=Decimal("100.00"), tax=Decimal(0), total=Decimal("100.00"),
+                                             amount_due=Decimal("100.00"))
+            InvoiceLine.objects.create(invoice=invoice, kind="one_time", description="Bench", quantity=Decimal(1),
+                                       unit_price=Decimal("100.00"), amount=Decimal("100.00"))
+            invoices.invoice_issue(invoice_id=invoice.pk, render_pdf=False)
+
+        def record_payment() -> None:
+            payments.payment_record(customer=customer, amount="40.00", currency="USD", by=user)
+
+        # warm-up: the worker's start (imports, connections) is not what a running system pays per event
+        record_payment()
+        warm = reader.next_change(version, 90)
+        if warm is None:
+            print(f"analytics: event-to-dashboard delay not measured: the worker delivered nothing in 90 s "
+                  f"({worker.poll() and worker.stderr.read().decode()[-800:]})")
+            return
+        version = warm[1]
+        while (more := reader.next_change(version, 1.5)) is not None:  # the rest of the warm-up's events
+            version = more[1]
+        delays = []
+        rng = random.Random(7)
+        for i in range(int(os.environ.get("BENCH_DELAY_SAMPLES", "10"))):
+            # out of step with the stream's polls, as a real event would be (else every sample starts just
+            # after a poll and waits a whole interval)
+            time.sleep(rng.uniform(0, float(settings.REVOPS_ANALYTICS_STREAM_POLL)))
+            started = time.perf_counter()
+            (issue_invoice if i % 2 == 0 else record_payment)()
+            # done when every subscriber has had the newest event: the live bump comes last in a drain
+            newest = OutboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+            change = reader.next_change(version, 30, event_at_least=newest)
+            if change is None:
+                print(f"   sample {i}: no change within 30 s")
+                continue
+            delays.append(change[0] - started)
+            version = change[1]
+        print(f"   stream version at the end: {live_version()} (last seen {version})")
+        if delays:
+            worst = max(delays)
+            print(f"analytics: event-to-dashboard delay (commit → SSE event, Celery worker via {broker.split(':')[0]}, "
+                  f"stream polling every {settings.REVOPS_ANALYTICS_STREAM_POLL} s, "
+                  f"{len(delays)} invoices/payments): median {statistics.median(delays) * 1000:,.0f} ms, "
+                  f"max {worst * 1000:,.0f} ms{_target(worst < TARGET_DELAY_S, f'{TARGET_DELAY_S:.0f} s')}")
+    finally:
+        if reader is not None:
+            reader.close()
+            time.sleep(1.5)  # the stream's thread writes, fails, ends and closes its database connection
+        server.shutdown()
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except Exception:  # noqa: BLE001 - a stuck worker is killed
+            worker.kill()
 
 
 # --- entry points ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The live dashboard: exact tiles, the partial the page polls, access."""
+"""The live dashboard: exact tiles, the partial the page re-fetches, filters, access."""
 import re
 from datetime import date
 from decimal import Decimal as D
@@ -8,6 +8,7 @@ import time_machine
 
 from catalog import models as cm
 from contracts.services.creation import LineSpec, contract_create
+from recognition.models import FxRate
 from revops.kernel.events import deliver_pending
 from tests.factories import CustomerFactory
 
@@ -17,11 +18,19 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def book(finance_user):
     seats = cm.Product.objects.create(sku="SEATS", name="Seats", kind="recurring", recognition="ratable", ssp=D("10"))
-    customer = CustomerFactory(currency="USD")
+    customer = CustomerFactory(currency="USD", size="enterprise", region="emea")
     contract_create(customer=customer, start_date=date(2027, 1, 1), term_months=12, by=finance_user,
                     lines=[LineSpec(seats, D(25), D("10.00"))])  # 250.00 MRR
+    small = CustomerFactory(currency="USD", size="smb", region="na")
+    contract_create(customer=small, start_date=date(2027, 2, 1), term_months=12, by=finance_user,
+                    lines=[LineSpec(seats, D(4), D("10.00"))])  # 40.00 MRR from February
     deliver_pending()
     return customer
+
+
+def tile(html: str, name: str) -> str:
+    match = re.search(rf'data-kpi="{name}">(.*?)</div>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", "", match.group(1)).split())
 
 
 def test_the_dashboard_shows_the_kpis_with_their_definitions(client, make_user, book):
@@ -30,45 +39,95 @@ def test_the_dashboard_shows_the_kpis_with_their_definitions(client, make_user, 
         page = client.get("/analytics/")
     assert page.status_code == 200
     html = page.text
-    assert 'data-kpi="mrr">$250.00<' in html
-    assert 'data-kpi="arr">$3,000.00<' in html
+    assert tile(html, "mrr") == "$290.00"
+    assert tile(html, "arr") == "$3,480.00"
+    assert tile(html, "customers") == "2"
     assert 'data-kpi="pipeline"' in html  # a sales manager sees the sales view by default
     assert "Customer success" in html  # and can switch views
     assert "How is this computed?" in html and "÷ months in the period" in html
-    assert 'hx-trigger="every 2s"' in html
-    assert "vendor/chartjs/chart.umd.min.js" in html  # served from our static files, no CDN
+    assert 'data-stream-url="/analytics/stream/"' in html  # live by server-sent events
+    assert "vendor/chartjs/chart.umd.min.js" in html and "analytics/dashboard.js" in html  # no CDN
+    assert 'data-chart="mrr"' in html and 'data-chart="targets"' in html and 'data-chart="aging"' not in html
 
 
-def test_the_polled_tiles_show_a_new_payment(client, make_user, book, finance_user):
+def test_every_tile_links_to_its_drill_down(client, make_user, book):
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("finance"))
+        html = client.get("/analytics/tiles/").text
+    links = dict(re.findall(r'data-kpi="(\w+)"><a href="([^"]+)"', html))
+    assert set(links) == {"mrr", "billings", "collections", "dso", "deferred", "revenue", "margin"}
+    assert links["mrr"] == "/analytics/drill/mrr/?from=2026-04&amp;to=2027-03"
+    assert links["billings"] == "/analytics/drill/billings/?from=2027-03&amp;to=2027-03"  # this month
+    assert links["dso"].startswith("/analytics/drill/receivables/")
+
+
+def test_the_refetched_tiles_show_a_new_payment(client, make_user, book, finance_user):
     from billing.services.payments import payment_record
 
     with time_machine.travel(date(2027, 3, 10)):
         client.force_login(make_user("finance"))
-        assert _tile(client.get("/analytics/tiles/").text, "collections") == "$0.00"
+        assert tile(client.get("/analytics/tiles/").text, "collections") == "$0.00"
         payment_record(customer=book, amount="75.00", currency="USD", by=finance_user)
-        assert _tile(client.get("/analytics/tiles/").text, "collections") == "$75.00"
+        assert tile(client.get("/analytics/tiles/").text, "collections") == "$75.00"
 
 
-def _tile(html: str, name: str) -> str:
-    match = re.search(rf'data-kpi="{name}">(.*?)</div>', html, re.S)
-    return " ".join(match.group(1).split())
+def test_the_segment_filter_narrows_the_tiles(client, make_user, book):
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("admin"))
+        everyone = client.get("/analytics/tiles/?audience=sales").text
+        enterprise = client.get("/analytics/tiles/?audience=sales&size=enterprise").text
+        smb_na = client.get("/analytics/tiles/?audience=sales&size=smb&region=na").text
+    assert tile(everyone, "mrr") == "$290.00"
+    assert tile(enterprise, "mrr") == "$250.00" and tile(enterprise, "customers") == "1"
+    assert tile(smb_na, "mrr") == "$40.00"
+    assert "/analytics/drill/mrr/?from=2026-04&amp;to=2027-03&amp;size=smb&amp;region=na" in smb_na
+
+
+def test_the_period_filter_moves_the_day_of_the_tiles(client, make_user, book):
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("admin"))
+        january = client.get("/analytics/tiles/?audience=sales&from=2026-12&to=2027-01").text
+        bad = client.get("/analytics/?audience=sales&from=2027-03&to=2027-01").text
+    assert tile(january, "mrr") == "$250.00"  # on 31 January 2027, before the February contract
+    assert "New MRR, January 2027" in january and tile(january, "new_mrr") == "$250.00"
+    assert "from is after to" in bad
+
+
+def test_a_chosen_currency_shows_both_figures(client, make_user, book):
+    FxRate.objects.create(date=date(2027, 3, 1), currency="EUR", rate=D("1.25"))  # 1 EUR = 1.25 USD
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("admin"))
+        html = client.get("/analytics/tiles/?audience=sales&currency=EUR").text
+        page = client.get("/analytics/?audience=sales&currency=EUR").text
+        missing = client.get("/analytics/?audience=sales&currency=JPY").text
+    assert tile(html, "mrr") == "€232.00"  # 290.00 ÷ 1.25
+    assert re.search(r'data-kpi-reporting="mrr">\s*\$290.00 in USD', html)
+    assert '<option value="EUR" selected>' in page
+    assert "no FX rate for JPY" in missing
 
 
 def test_people_without_a_staff_role_get_403(client, make_user):
+    from tests.portal.factories import portal_user
+
+    assert client.get("/analytics/").status_code == 302  # anonymous: to the sign-in page
     client.force_login(make_user())
+    assert client.get("/analytics/").status_code == 403
+    assert client.get("/analytics/tiles/").status_code == 403
+    client.force_login(portal_user(CustomerFactory(), "ap@portal.example"))
     assert client.get("/analytics/").status_code == 403
 
 
 def test_a_movement_figure_drills_down_to_its_customers(client, make_user, book, finance_user):
     with time_machine.travel(date(2027, 3, 10)):
         client.force_login(make_user("finance"))
-        dashboard = client.get("/analytics/").text
-        assert "/analytics/movements/?month=2027-01&kind=new" in dashboard
-        page = client.get("/analytics/movements/?month=2027-01&kind=new")
-    assert page.status_code == 200
-    assert book.name in page.text and "$250.00" in page.text
+        dashboard = client.get("/analytics/?audience=leadership").text
+        assert "/analytics/drill/new/?from=2027-01&amp;to=2027-01" in dashboard
+        page = client.get("/analytics/drill/new/?from=2027-01&to=2027-01")
+        old = client.get("/analytics/movements/?month=2027-01&kind=new")
+    assert page.status_code == 200 and old.status_code == 200
+    assert book.name in page.text and "$250.00" in page.text and book.name in old.text
     with time_machine.travel(date(2027, 3, 10)):
-        assert book.name not in client.get("/analytics/movements/?month=2027-01&kind=churn").text
+        assert book.name not in client.get("/analytics/drill/churn/?from=2027-01&to=2027-01").text
 
 
 def test_each_audience_sees_its_own_few_kpis(client, make_user, book):
