@@ -20,9 +20,10 @@ def on_revenue_event(event) -> None:
     """Re-evaluate the KPI alert rules for today (idempotent: an open alert is not opened again)."""
     from django.utils import timezone
 
-    from .services.alerts import evaluate_alerts
+    from .services.alerts import EVENT_DRIVEN_KPIS, evaluate_alerts
 
-    evaluate_alerts(timezone.localdate())
+    # Usage rules compare complete days only: the hourly schedule evaluates them, not every event.
+    evaluate_alerts(timezone.localdate(), kpis_only=EVENT_DRIVEN_KPIS)
 
 
 @subscriber(LIVE_SUBSCRIBER, *LIVE_PATTERNS)
