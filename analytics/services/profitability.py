@@ -1,0 +1,640 @@
+"""Customer profitability: revenue, cost of goods, cost to serve and contribution margin, per customer and
+per segment, for a window of days, in the reporting currency (settings.REVOPS_REPORTING_CURRENCY).
+
+Every figure is defined in DEFINITIONS (shown on the pages and in the API). Each customer's figures are
+quantized once to the reporting currency; segment and company totals are sums of those customer figures,
+so the ranked table, the matrix and the whale curve add up to the same totals.
+
+The computation is a handful of grouped queries whatever the number of customers (`_compute`):
+customers, recognized revenue, contract lines, usage aggregates, service costs, and the allocation
+drivers (tickets, seat-days, monthly revenue) only for the months that have shared costs using them.
+`customer_summary` runs the same computation focused on one customer (Customer 360).
+"""
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Max, Sum
+from django.db.models.functions import TruncMonth
+
+from revops.kernel import money
+from revops.kernel.dates import add_months
+
+from .cost_allocation import ALLOCATION_RULE, shared_shares
+
+ZERO = Decimal(0)
+PCT = Decimal("0.01")
+CLV_CAP_MONTHS = 60
+SEGMENTS = {"industry": "Industry", "size": "Size", "region": "Region", "acquisition_channel": "Acquisition channel",
+            "plan": "Plan"}
+MEASURES = ("revenue", "cost_of_goods", "cost_to_serve", "contribution", "margin_pct")
+_ATTRS = ("name", "industry", "size", "region", "acquisition_channel")
+
+DEFINITIONS = {
+    "revenue": "Revenue: recognized revenue — credits − debits on the revenue accounts of the journal, entries "
+               "dated in the window and attributed to the customer, in the reporting currency (at the rate of "
+               "each entry).",
+    "cost_of_goods": "Cost of goods: for each recurring contract line version (non-draft contracts) overlapping "
+                     "the window, product unit cost × quantity × months served in the window (a part month "
+                     "counts as its days ÷ the days of that month); one-time lines count unit cost × quantity "
+                     "once, in the month they start; plus usage: each meter's aggregate of the customer's usage "
+                     "events per calendar month (count, sum, max, unique count or latest, as the meter "
+                     "aggregates for billing) × the meter's unit cost. Usage products' own unit cost is not used "
+                     "(the meter's is). Converted at the FX rate on the first day of each month.",
+    "cost_to_serve": "Cost to serve: service costs entered for the customer (direct) plus its share of the shared "
+                     "ones. " + ALLOCATION_RULE + " Converted at the FX rate on the first day of the cost's "
+                     "month, then split.",
+    "contribution": "Contribution margin: revenue − cost of goods − cost to serve.",
+    "margin_pct": "Margin %: contribution ÷ revenue × 100 (empty when there is no revenue).",
+    "gross_margin_pct": "Gross margin %: (revenue − cost of goods) ÷ revenue × 100 (empty when there is no revenue).",
+    "plan": "Plan: the product of the customer's main recurring contract line — the one with the highest monthly "
+            "amount among those active on the last day of the window (or, failing that, on the last day the "
+            "customer had any in the window); '(none)' without recurring lines.",
+    "whale_curve": "Whale curve: customers sorted from the most to the least profitable (contribution); the "
+                   "curve is the cumulative contribution as a % of the total. The peak is where adding less "
+                   "profitable customers starts to lower the total; the customers after it consume value.",
+    "clv": "Customer lifetime value: the customer's MRR at the end of the window × its gross margin % over the "
+           "window ÷ the monthly revenue churn (all customers, over the window), capped at "
+           f"{CLV_CAP_MONTHS} months of margin when churn is zero or lower than 1/{CLV_CAP_MONTHS}.",
+    "cost_to_serve_share": "Cost-to-serve share: the customer's cost to serve ÷ its revenue over the window "
+                           "(empty when there is no revenue).",
+}
+
+
+def reporting_currency() -> str:
+    return settings.REVOPS_REPORTING_CURRENCY
+
+
+def _q(value: Decimal) -> Decimal:
+    """money.quantize in the reporting currency (half up), without its per-call checks: hot path."""
+    return value.quantize(_exponent(reporting_currency()), rounding=ROUND_HALF_UP)
+
+
+@lru_cache(maxsize=8)
+def _exponent(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-money.minor_units(currency))
+
+
+def pct(part: Decimal, whole: Decimal) -> Decimal | None:
+    return (part * 100 / whole).quantize(PCT, rounding=ROUND_HALF_UP) if whole > 0 else None
+
+
+# --- small building blocks -----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Measures:
+    """Raw (unrounded) figures while adding up; `rounded()` quantizes each once."""
+
+    revenue: Decimal = ZERO
+    product_cost: Decimal = ZERO
+    usage_cost: Decimal = ZERO
+    direct_cost: Decimal = ZERO
+    allocated_cost: Decimal = ZERO
+
+    def rounded(self, exponent: Decimal | None = None) -> Measures:
+        e = exponent if exponent is not None else _exponent(reporting_currency())
+        return Measures(self.revenue.quantize(e, rounding=ROUND_HALF_UP),
+                        self.product_cost.quantize(e, rounding=ROUND_HALF_UP),
+                        self.usage_cost.quantize(e, rounding=ROUND_HALF_UP),
+                        self.direct_cost.quantize(e, rounding=ROUND_HALF_UP),
+                        self.allocated_cost.quantize(e, rounding=ROUND_HALF_UP))
+
+    def add(self, other: Measures) -> None:
+        self.revenue += other.revenue
+        self.product_cost += other.product_cost
+        self.usage_cost += other.usage_cost
+        self.direct_cost += other.direct_cost
+        self.allocated_cost += other.allocated_cost
+
+    @property
+    def cost_of_goods(self) -> Decimal:
+        return self.product_cost + self.usage_cost
+
+    @property
+    def cost_to_serve(self) -> Decimal:
+        return self.direct_cost + self.allocated_cost
+
+    @property
+    def contribution(self) -> Decimal:
+        return self.revenue - self.cost_of_goods - self.cost_to_serve
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.revenue or self.product_cost or self.usage_cost or self.direct_cost or self.allocated_cost)
+
+    def as_dict(self) -> dict:
+        revenue = self.revenue
+        cogs = self.product_cost + self.usage_cost
+        cts = self.direct_cost + self.allocated_cost
+        contribution = revenue - cogs - cts
+        positive = revenue > 0
+        return {"revenue": revenue, "cost_of_goods": cogs, "product_cost": self.product_cost,
+                "usage_cost": self.usage_cost, "cost_to_serve": cts, "direct_cost": self.direct_cost,
+                "allocated_cost": self.allocated_cost, "contribution": contribution,
+                "margin_pct": pct(contribution, revenue) if positive else None,
+                "gross_margin_pct": pct(revenue - cogs, revenue) if positive else None}
+
+
+class Rates:
+    """FX rates to the reporting currency, loaded once (one query), looked up as `fx_rate` does: the
+    latest rate on or before the day."""
+
+    def __init__(self) -> None:
+        self._by_currency: dict[str, tuple[list[date], list[Decimal]]] | None = None
+        self._cache: dict[tuple[str, date], Decimal] = {}
+
+    def rate(self, currency: str, day: date) -> Decimal:
+        if currency == reporting_currency():
+            return Decimal(1)
+        key = (currency, day)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        if self._by_currency is None:
+            from recognition.models import FxRate
+
+            by: dict[str, tuple[list[date], list[Decimal]]] = {}
+            for d, c, r in FxRate.objects.order_by("currency", "date").values_list("date", "currency", "rate"):
+                days, rates = by.setdefault(c, ([], []))
+                days.append(d)
+                rates.append(r)
+            self._by_currency = by
+        days, rates = self._by_currency.get(currency, ([], []))
+        i = bisect.bisect_right(days, day)
+        if i == 0:
+            from recognition.services.journal import FxRateMissing
+
+            raise FxRateMissing(f"no FX rate for {currency} on or before {day}: enter one to report in "
+                                f"{reporting_currency()}", fields={"currency": [f"FX rate for {currency} missing"]})
+        self._cache[key] = rates[i - 1]
+        return rates[i - 1]
+
+
+def month_slices(first: date, last: date) -> list[tuple[date, Decimal]]:
+    """(first day of month, fraction of that month inside [first, last]) for each month touched."""
+    out, start = [], first
+    while start <= last:
+        month = start.replace(day=1)
+        month_end = add_months(month, 1) - timedelta(days=1)
+        end = min(month_end, last)
+        out.append((month, Decimal((end - start).days + 1) / Decimal(month_end.day)))
+        start = end + timedelta(days=1)
+    return out
+
+
+def months_of(first: date, last: date) -> list[date]:
+    return [m for m, _f in month_slices(first, last)]
+
+
+def _usage_bounds(first: date, last: date):
+    from billing.services.usage import day_bounds
+
+    return day_bounds(first, last)
+
+
+# --- the computation ------------------------------------------------------------------------------------
+
+@dataclass
+class Result:
+    first: date
+    last: date
+    customers: dict[int, Measures] = field(default_factory=dict)  # rounded per customer
+    attrs: dict[int, dict] = field(default_factory=dict)  # name, industry, size, region, channel, plan
+    months: dict[date, Measures] = field(default_factory=dict)  # raw per month (when asked)
+    unallocated: Decimal = ZERO  # shared costs with nobody to carry them (reporting currency)
+
+    @property
+    def currency(self) -> str:
+        return reporting_currency()
+
+
+class _Run:
+    """One computation over [first, last]; `focus` restricts the per-customer work to one customer."""
+
+    def __init__(self, first: date, last: date, *, focus: int | None, by_month: bool,
+                 month_filter: tuple[str, str] | None):
+        self.first, self.last, self.focus, self.by_month = first, last, focus, by_month
+        self.month_filter = month_filter
+        self.rates = Rates()
+        self.months = months_of(first, last)
+        self.raw: dict[int, Measures] = defaultdict(Measures)
+        self.per_month: dict[date, Measures] = defaultdict(Measures)
+        self.attrs: dict[int, dict] = {}
+        self.lines: list[tuple] | None = None  # recurring/one-time lines of the focus (or everyone)
+        self.unallocated = ZERO
+
+    # customers
+    def load_customers(self) -> None:
+        from customers.models import Customer
+
+        rows = Customer.objects.values_list("pk", *_ATTRS)
+        if self.focus is not None:
+            rows = rows.filter(pk=self.focus)
+        self.attrs = {pk: dict(zip(_ATTRS, rest, strict=True)) for pk, *rest in rows}
+
+    def counts_in_month(self, customer_id: int) -> bool:
+        if not self.by_month:
+            return False
+        if self.month_filter is None:
+            return True
+        attrs = self.attrs.get(customer_id)
+        return attrs is not None and attrs.get(self.month_filter[0]) == self.month_filter[1]
+
+    # revenue
+    def load_revenue(self) -> None:
+        from recognition.models import Account, JournalLine
+
+        accounts = list(Account.objects.filter(role=Account.Role.REVENUE).values_list("pk", flat=True))
+        lines = JournalLine.objects.filter(account_id__in=accounts, entry__date__gte=self.first,
+                                           entry__date__lte=self.last, entry__customer__isnull=False)
+        if self.focus is not None:
+            lines = lines.filter(entry__customer_id=self.focus)
+        keys = ["entry__customer_id", "entry__period__start"] if self.by_month else ["entry__customer_id"]
+        for row in lines.values(*keys).annotate(c=Sum("credit_reporting"), d=Sum("debit_reporting")).order_by():
+            pk = row["entry__customer_id"]
+            if pk not in self.attrs:
+                continue
+            amount = (row["c"] or ZERO) - (row["d"] or ZERO)
+            self.raw[pk].revenue += amount
+            if self.by_month and self.counts_in_month(pk):
+                self.per_month[row["entry__period__start"].replace(day=1)].revenue += amount
+
+    # contract lines: cost of goods and plan
+    def _line_rows(self, *, customer_id: int | None, kinds: tuple[str, ...], first: date, last: date) -> list[tuple]:
+        from contracts.models import Contract, ContractLine
+
+        qs = (ContractLine.objects.filter(product__kind__in=kinds, start_date__lte=last, end_date__gte=first)
+              .exclude(contract__status=Contract.Status.DRAFT))
+        if customer_id is not None:
+            qs = qs.filter(contract__customer_id=customer_id)
+        return list(qs.values_list("contract__customer_id", "product__kind", "product__currency", "product__unit_cost",
+                                   "quantity", "start_date", "end_date", "amount", "period", "product__name")
+                    .order_by())
+
+    def load_lines(self) -> None:
+        from contracts.services.periods import MONTHS
+
+        self.lines = self._line_rows(customer_id=self.focus, kinds=("recurring", "one_time"), first=self.first,
+                                     last=self.last)
+        weights: dict[tuple[str, date, date], Decimal] = {}
+        slices: dict[tuple[date, date], list[tuple[date, Decimal]]] = {}
+        plan: dict[int, tuple] = {}
+        month_base: dict[tuple[str, date, date], Decimal] = {}
+        for pk, kind, currency, unit_cost, quantity, start, end, amount, period, product in self.lines:
+            if pk not in self.attrs:
+                continue
+            if kind == "recurring":
+                s, e = max(start, self.first), min(end, self.last)
+                if s > e:
+                    continue
+                monthly = amount / MONTHS[period] if period in MONTHS else ZERO
+                candidate = (e, monthly, product)
+                if pk not in plan or candidate > plan[pk]:
+                    plan[pk] = candidate
+                if not unit_cost or not quantity:
+                    continue
+                base = unit_cost * quantity
+                key = (currency, s, e)
+                w = weights.get(key)
+                if w is None:
+                    sl = slices.get((s, e))
+                    if sl is None:
+                        sl = slices[s, e] = month_slices(s, e)
+                    w = weights[key] = sum((f * self.rates.rate(currency, m) for m, f in sl), ZERO)
+                self.raw[pk].product_cost += base * w
+                if self.counts_in_month(pk):
+                    month_base[key] = month_base.get(key, ZERO) + base
+            elif self.first <= start <= self.last and unit_cost and quantity:
+                month = start.replace(day=1)
+                cost = unit_cost * quantity * self.rates.rate(currency, month)
+                self.raw[pk].product_cost += cost
+                if self.counts_in_month(pk):
+                    self.per_month[month].product_cost += cost
+        for (currency, s, e), base in month_base.items():  # the monthly view: each date range's months once
+            for m, f in slices[s, e]:
+                self.per_month[m].product_cost += base * f * self.rates.rate(currency, m)
+        for pk, attrs in self.attrs.items():
+            attrs["plan"] = plan[pk][2] if pk in plan else "(none)"
+
+    # usage
+    def load_usage(self) -> None:
+        from billing.models import UsageEvent
+        from catalog.models import Meter
+
+        meters = {m["pk"]: m for m in Meter.objects.filter(unit_cost__gt=0).values("pk", "aggregation", "unit_cost",
+                                                                                     "currency")}
+        if not meters:
+            return
+        start, end = _usage_bounds(self.first, self.last)
+        tz = ZoneInfo(settings.REVOPS_BUSINESS_TIME_ZONE)
+        events = UsageEvent.objects.filter(meter_id__in=list(meters), timestamp__gte=start, timestamp__lt=end)
+        if self.focus is not None:
+            events = events.filter(customer_id=self.focus)
+        latest = [pk for pk, m in meters.items() if m["aggregation"] == Meter.Aggregation.LATEST]
+        quantities: dict[tuple[int, int, date | None], Decimal] = {}
+        aggregate = {Meter.Aggregation.COUNT: Count("id"), Meter.Aggregation.SUM: Sum("value"),
+                     Meter.Aggregation.MAX: Max("value"), Meter.Aggregation.UNIQUE_COUNT: Count("dimension",
+                                                                                               distinct=True)}
+        additive = (Meter.Aggregation.COUNT, Meter.Aggregation.SUM)
+        groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+        for pk, m in meters.items():
+            if pk in latest:
+                continue
+            # count and sum add up over months: without a monthly view and FX, one figure per customer is enough
+            monthly = self.by_month or m["aggregation"] not in additive or m["currency"] != reporting_currency()
+            groups[m["aggregation"], monthly].append(pk)
+        for (aggregation, monthly), meter_ids in groups.items():
+            rows = events.filter(meter_id__in=meter_ids)
+            if monthly:
+                rows = (rows.annotate(month=TruncMonth("timestamp", tzinfo=tz))
+                        .values_list("customer_id", "meter_id", "month"))
+            else:
+                rows = rows.values_list("customer_id", "meter_id")
+            for row in rows.annotate(v=aggregate[aggregation]).order_by():
+                month = _as_date(row[2]) if monthly else None
+                quantities[row[0], row[1], month] = Decimal(row[-1] or 0)
+        if latest:
+            # the last value of each (customer, meter, month): events in time order, the last one wins
+            rows = (events.filter(meter_id__in=latest).annotate(month=TruncMonth("timestamp", tzinfo=tz))
+                    .order_by("customer_id", "meter_id", "timestamp", "id")
+                    .values_list("customer_id", "meter_id", "month", "value"))
+            for pk, meter_id, month, value in rows.iterator(chunk_size=5000):
+                quantities[pk, meter_id, _as_date(month)] = value or ZERO
+        for (pk, meter_id, month), quantity in quantities.items():
+            if pk not in self.attrs or not quantity:
+                continue
+            m = meters[meter_id]
+            rate = self.rates.rate(m["currency"], month) if month is not None else Decimal(1)
+            cost = quantity * m["unit_cost"] * rate
+            self.raw[pk].usage_cost += cost
+            if self.counts_in_month(pk):
+                self.per_month[month].usage_cost += cost
+
+    # cost to serve
+    def load_service_costs(self) -> None:
+        from ..models import ServiceCost
+
+        costs = ServiceCost.objects.filter(period__gte=self.months[0], period__lte=self.last)
+        direct = costs.filter(customer__isnull=False)
+        if self.focus is not None:
+            direct = direct.filter(customer_id=self.focus)
+        for pk, period, amount, currency in direct.values_list("customer_id", "period", "amount", "currency").order_by():
+            if pk not in self.attrs:
+                continue
+            month = period.replace(day=1)
+            value = amount * self.rates.rate(currency, month)
+            self.raw[pk].direct_cost += value
+            if self.counts_in_month(pk):
+                self.per_month[month].direct_cost += value
+        attrs = self.attrs if self.focus is None else None
+        month_filter = None
+        if self.by_month and self.month_filter is not None:
+            month_filter = self.counts_in_month
+        shares = shared_shares(months=self.months, rates=self.rates, attrs=attrs, month_filter=month_filter)
+        for pk, part in shares.by_customer.items():
+            if pk in self.attrs:
+                self.raw[pk].allocated_cost += part
+        if self.by_month:
+            for month, part in shares.by_month.items():
+                self.per_month[month].allocated_cost += part
+        self.unallocated = shares.unallocated
+
+
+def _as_date(value) -> date:
+    return value.date() if hasattr(value, "date") and callable(value.date) else value
+
+
+def _compute(*, first: date, last: date, focus: int | None = None, by_month: bool = False,
+             month_filter: tuple[str, str] | None = None) -> Result:
+    if first > last:
+        from revops.kernel.errors import field_error
+
+        raise field_error("from", "must not be after to")
+    run = _Run(first, last, focus=focus, by_month=by_month, month_filter=month_filter)
+    run.load_customers()
+    if not run.attrs:
+        return Result(first, last)
+    run.load_revenue()
+    run.load_lines()
+    run.load_usage()
+    run.load_service_costs()
+    exponent = _exponent(reporting_currency())
+    return Result(first, last, customers={pk: m.rounded(exponent) for pk, m in run.raw.items()}, attrs=run.attrs,
+                  months={m: run.per_month[m] for m in run.months} if by_month else {},
+                  unallocated=run.unallocated)
+
+
+def compute(*, first: date, last: date) -> Result:
+    """Every customer's figures over [first, last] (customers with no figure at all are left out)."""
+    return _compute(first=first, last=last)
+
+
+# --- views of the result --------------------------------------------------------------------------------
+
+def customer_rows(result: Result) -> list[dict]:
+    """The ranked table: customers with any figure, most contribution first (ties by name)."""
+    rows = []
+    for pk, m in result.customers.items():
+        if m.is_empty:
+            continue
+        a = result.attrs[pk]
+        rows.append({"customer_id": pk, "name": a["name"], "industry": a["industry"], "size": a["size"],
+                     "region": a["region"], "acquisition_channel": a["acquisition_channel"], "plan": a["plan"],
+                     **m.as_dict()})
+    rows.sort(key=lambda r: (-r["contribution"], r["name"], r["customer_id"]))
+    for rank, r in enumerate(rows, start=1):
+        r["rank"] = rank
+    return rows
+
+
+def totals(rows: list[dict]) -> dict:
+    m = Measures()
+    for r in rows:
+        m.add(Measures(r["revenue"], r["product_cost"], r["usage_cost"], r["direct_cost"], r["allocated_cost"]))
+    return {"customers": len(rows), **m.as_dict()}
+
+
+def segment_rows(result: Result, segment_field: str, rows: list[dict] | None = None) -> list[dict]:
+    """One row per value of the segment field ('(none)' for blank): the customers' summed figures, the
+    contribution per customer and each segment's share of the total contribution."""
+    if segment_field not in SEGMENTS:
+        from revops.kernel.errors import field_error
+
+        raise field_error("segment_field", f"one of {', '.join(SEGMENTS)}")
+    rows = customer_rows(result) if rows is None else rows
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r[segment_field] or "(none)"].append(r)
+    total_contribution = sum((r["contribution"] for r in rows), ZERO)
+    out = []
+    for value, members in groups.items():
+        t = totals(members)
+        out.append({"segment": value, **t,
+                    "contribution_per_customer": _q(t["contribution"] / t["customers"]),
+                    "share_of_contribution": pct(t["contribution"], total_contribution)
+                    if total_contribution > 0 else None})
+    out.sort(key=lambda r: (-r["contribution"], r["segment"]))
+    return out
+
+
+def segment_matrix(result: Result, rows: list[dict] | None = None) -> dict:
+    """Segment × measure: for each segment field, its values' margin % and contribution per customer."""
+    rows = customer_rows(result) if rows is None else rows
+    return {f: segment_rows(result, f, rows) for f in SEGMENTS}
+
+
+def whale_curve(rows: list[dict], *, points: int = 200) -> dict:
+    """Cumulative contribution from the most to the least profitable customer (rows in ranked order).
+
+    Returns the peak (its rank, the % of customers up to it, the cumulative contribution there and that
+    as a % of the total) and a curve of at most `points` + the peak points for charting:
+    x = % of customers, y = cumulative contribution as a % of the total (None when the total ≤ 0)."""
+    n = len(rows)
+    if n == 0:
+        return {"customers": 0, "total": _q(ZERO), "peak": None, "curve": []}
+    cumulative, running = [], ZERO
+    for r in rows:
+        running += r["contribution"]
+        cumulative.append(running)
+    total = cumulative[-1]
+    peak_index = max(range(n), key=lambda i: (cumulative[i], -i))  # the first index reaching the maximum
+    step = max(1, n // points)
+    keep = sorted({0, peak_index, n - 1, *range(0, n, step)})
+    curve = [{"rank": i + 1, "customers_pct": (Decimal(i + 1) * 100 / n).quantize(PCT, rounding=ROUND_HALF_UP),
+              "cumulative": cumulative[i], "cumulative_pct": pct(cumulative[i], total) if total > 0 else None}
+             for i in keep]
+    peak_value = cumulative[peak_index]
+    return {"customers": n, "total": total,
+            "peak": {"rank": peak_index + 1, "customer_id": rows[peak_index]["customer_id"],
+                     "customers_pct": (Decimal(peak_index + 1) * 100 / n).quantize(PCT, rounding=ROUND_HALF_UP),
+                     "cumulative": peak_value, "pct_of_total": pct(peak_value, total) if total > 0 else None,
+                     "value_destroyed": peak_value - total},
+            "curve": curve}
+
+
+def trends(*, first: date, last: date, segment_field: str = "", segment_value: str = "") -> list[dict]:
+    """Month by month over [first, last]: the measures of every customer, or of one segment."""
+    month_filter = (segment_field, segment_value) if segment_field else None
+    result = _compute(first=first, last=last, by_month=True, month_filter=month_filter)
+    out = []
+    for month, m in result.months.items():
+        r = m.rounded()
+        out.append({"month": month.isoformat()[:7], **r.as_dict()})
+    return out
+
+
+# --- the public interface for other areas ---------------------------------------------------------------
+
+def monthly_revenue_churn(*, first: date, last: date, customer_ids: set[int] | None = None) -> Decimal | None:
+    """(Σ churned + contracted MRR over the window's months) ÷ (Σ MRR at the start of each of those
+    months), from the MRR movements (reporting currency); None when there was no MRR to churn."""
+    from ..models import MrrMovement
+
+    months = months_of(first, last)
+    rows = MrrMovement.objects.filter(date__lte=last)
+    if customer_ids is not None:
+        rows = rows.filter(customer_id__in=customer_ids)
+    by_month: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    for month, amount in (rows.filter(date__lt=first).annotate(m=TruncMonth("date")).values_list("m")
+                          .annotate(s=Sum("amount_reporting")).order_by()):
+        by_month[_as_date(month)] += amount or ZERO
+    lost = ZERO
+    for day, kind, amount in (rows.filter(date__gte=first).values_list("date", "kind", "amount_reporting")
+                              .order_by()):
+        by_month[day.replace(day=1)] += amount
+        if kind in (MrrMovement.Kind.CHURN, MrrMovement.Kind.CONTRACTION):
+            lost -= amount
+    return churn_rate(lost, by_month, months)
+
+
+def churn_rate(lost: Decimal, movements_by_month: dict[date, Decimal], months: list[date]) -> Decimal | None:
+    """lost ÷ Σ MRR at the start of each month, MRR at a month start = Σ movements of earlier months."""
+    base, running = ZERO, ZERO
+    ordered = sorted(movements_by_month)
+    i = 0
+    for month in months:
+        while i < len(ordered) and ordered[i] < month:
+            running += movements_by_month[ordered[i]]
+            i += 1
+        base += max(running, ZERO)
+    if base <= 0:
+        return None
+    return (lost / base).quantize(Decimal("0.000001"))
+
+
+def clv_value(*, monthly_margin: Decimal, churn: Decimal | None) -> Decimal:
+    """monthly margin ÷ churn, capped at CLV_CAP_MONTHS months of margin (churn zero, None or tiny)."""
+    months = Decimal(CLV_CAP_MONTHS)
+    if churn is not None and churn > 0 and 1 / churn < months:
+        months = 1 / churn
+    return _q(monthly_margin * months)
+
+
+def customer_summary(*, customer_id: int, first: date, last: date) -> dict:
+    """One customer's profitability over [first, last] (reporting currency): revenue, cost_of_goods,
+    cost_to_serve, contribution, margin_pct (Decimal or None), clv (Decimal or None), currency.
+    A handful of queries (the shared costs' drivers are read only for the months that have some)."""
+    from ..models import MrrMovement
+
+    result = _compute(first=first, last=last, focus=customer_id)
+    m = result.customers.get(customer_id, Measures().rounded())
+    mrr = MrrMovement.objects.filter(customer_id=customer_id, date__lte=last).aggregate(s=Sum("amount_reporting"))["s"]
+    clv = None
+    gm = pct(m.revenue - m.cost_of_goods, m.revenue)
+    if mrr and mrr > 0 and gm is not None:
+        churn = monthly_revenue_churn(first=first, last=last)
+        clv = clv_value(monthly_margin=mrr * gm / 100, churn=churn)
+    return {"revenue": m.revenue, "cost_of_goods": m.cost_of_goods, "cost_to_serve": m.cost_to_serve,
+            "contribution": m.contribution, "margin_pct": pct(m.contribution, m.revenue), "clv": clv,
+            "currency": reporting_currency()}
+
+
+def customer_cost_to_serve_share(*, customer_id: int, first: date, last: date) -> Decimal | None:
+    """The customer's cost to serve ÷ its revenue over [first, last] (e.g. 0.25); None without revenue."""
+    result = _compute(first=first, last=last, focus=customer_id)
+    m = result.customers.get(customer_id)
+    if m is None or m.revenue <= 0:
+        return None
+    return (m.cost_to_serve / m.revenue).quantize(Decimal("0.0001"))
+
+
+def report(*, first: date, last: date) -> dict:
+    """Everything the main page and the API show: ranked rows, totals, whale curve, unallocated."""
+    result = compute(first=first, last=last)
+    rows = customer_rows(result)
+    return {"from": first.isoformat(), "to": last.isoformat(), "currency": result.currency, "rows": rows,
+            "totals": totals(rows), "whale_curve": whale_curve(rows), "unallocated": result.unallocated,
+            "result": result}
+
+
+__all__ = ["DEFINITIONS", "Measures", "Result", "compute", "customer_cost_to_serve_share", "customer_rows",
+           "customer_summary", "monthly_revenue_churn", "report", "segment_matrix", "segment_rows", "totals",
+           "trends", "whale_curve"]
+
+
+# --- who may see and enter costs ------------------------------------------------------------------------
+
+def _roles():
+    from revops.kernel import roles
+
+    return roles
+
+
+def can_see_costs(user) -> bool:
+    """Finance, sales managers and admins see costs and margins; sales reps, customer success and portal
+    users do not."""
+    r = _roles()
+    return r.has_role(user, r.FINANCE, r.SALES_MANAGER, r.ADMIN)
+
+
+def can_enter_costs(user) -> bool:
+    """Finance and admins enter service costs, support volumes and acquisition spend."""
+    r = _roles()
+    return r.has_role(user, r.FINANCE, r.ADMIN)
