@@ -41,8 +41,9 @@ FINANCE_DEFINITIONS = {
     "gross_margin": "Gross margin over the window: recognized revenue (as revenue_mtd, over the window) − cost of "
                     "goods; cost of goods = for each recurring contract line (of a non-draft contract) active in "
                     "the window, product unit cost × quantity × months of service in the window (a part month "
-                    "counts as its days ÷ the days of that month), converted at the FX rate of the first "
-                    "served day of each month. Margin % = gross margin ÷ recognized revenue × 100 (empty when "
+                    "counts as its days ÷ the days of that month), plus usage cost (each meter's monthly "
+                    "aggregate of each customer's usage events × the meter's unit cost), converted at the FX "
+                    "rate of the first served day of each month. Margin % = gross margin ÷ recognized revenue × 100 (empty when "
                     "no revenue).",
     "revenue_recognized": "Revenue recognized over the window: credits − debits on the revenue accounts in the "
                           "journal, entries dated in the window, in the reporting currency.",
@@ -249,7 +250,24 @@ def cost_of_goods(first: date, last: date, *, segment: dict | None = None, curre
             continue
         for served_from, months in _month_slices(max(start, first), min(end, last)):
             rows.append((currency, served_from, unit_cost * quantity * months))
-    return _q(_converted(rows))
+    return _q(_converted(rows) + _usage_cost(first, last, segment=segment, currency=currency))
+
+
+def _usage_cost(first: date, last: date, *, segment: dict | None, currency: str | None) -> Decimal:
+    """Σ each meter's monthly aggregate of a customer's usage × the meter's unit cost, converted at the rate of
+    the month's first day — the usage part of cost of goods, defined once with customer profitability
+    (`profitability.usage_quantities`). A currency filter keeps the customers billed in that currency."""
+    from customers.models import Customer
+
+    from .profitability import usage_quantities
+
+    customer_ids = None
+    if segment or currency:
+        customer_ids = list(_scoped(Customer.objects.all(), segment, currency, customer_path="")
+                            .values_list("pk", flat=True))
+    quantities = usage_quantities(first=first, last=last, customer_ids=customer_ids, monthly=True)
+    return _converted((m["currency"], month, quantity * m["unit_cost"])
+                      for (_customer, _meter, month), (quantity, m) in quantities.items() if quantity)
 
 
 def gross_margin(first: date, last: date, *, segment: dict | None = None, currency: str | None = None) -> dict:

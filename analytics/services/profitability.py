@@ -199,6 +199,58 @@ def _usage_bounds(first: date, last: date):
     return day_bounds(first, last)
 
 
+def usage_quantities(*, first: date, last: date, customer_id: int | None = None, customer_ids=None,
+                     monthly: bool = True) -> dict[tuple[int, int, date | None], tuple[Decimal, dict]]:
+    """{(customer, meter, month): (quantity, meter row)} for the meters with a unit cost, over [first, last]:
+    each meter's aggregate of the usage events (as it aggregates for billing) per calendar month of the
+    business time zone. Count and sum meters in the reporting currency add up over months, so unless
+    `monthly` is asked for they come as one figure per customer (month None) — fewer rows."""
+    from billing.models import UsageEvent
+    from catalog.models import Meter
+
+    meters = {m["pk"]: m for m in Meter.objects.filter(unit_cost__gt=0).values("pk", "aggregation", "unit_cost",
+                                                                                 "currency")}
+    if not meters:
+        return {}
+    start, end = _usage_bounds(first, last)
+    tz = ZoneInfo(settings.REVOPS_BUSINESS_TIME_ZONE)
+    events = UsageEvent.objects.filter(meter_id__in=list(meters), timestamp__gte=start, timestamp__lt=end)
+    if customer_id is not None:
+        events = events.filter(customer_id=customer_id)
+    if customer_ids is not None:
+        events = events.filter(customer_id__in=customer_ids)
+    latest = [pk for pk, m in meters.items() if m["aggregation"] == Meter.Aggregation.LATEST]
+    quantities: dict[tuple[int, int, date | None], Decimal] = {}
+    aggregate = {Meter.Aggregation.COUNT: Count("id"), Meter.Aggregation.SUM: Sum("value"),
+                 Meter.Aggregation.MAX: Max("value"), Meter.Aggregation.UNIQUE_COUNT: Count("dimension",
+                                                                                           distinct=True)}
+    additive = (Meter.Aggregation.COUNT, Meter.Aggregation.SUM)
+    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    for pk, m in meters.items():
+        if pk in latest:
+            continue
+        by_month = monthly or m["aggregation"] not in additive or m["currency"] != reporting_currency()
+        groups[m["aggregation"], by_month].append(pk)
+    for (aggregation, by_month), meter_ids in groups.items():
+        rows = events.filter(meter_id__in=meter_ids)
+        if by_month:
+            rows = (rows.annotate(month=TruncMonth("timestamp", tzinfo=tz))
+                    .values_list("customer_id", "meter_id", "month"))
+        else:
+            rows = rows.values_list("customer_id", "meter_id")
+        for row in rows.annotate(v=aggregate[aggregation]).order_by():
+            month = _as_date(row[2]) if by_month else None
+            quantities[row[0], row[1], month] = Decimal(row[-1] or 0)
+    if latest:
+        # the last value of each (customer, meter, month): events in time order, the last one wins
+        rows = (events.filter(meter_id__in=latest).annotate(month=TruncMonth("timestamp", tzinfo=tz))
+                .order_by("customer_id", "meter_id", "timestamp", "id")
+                .values_list("customer_id", "meter_id", "month", "value"))
+        for pk, meter_id, month, value in rows.iterator(chunk_size=5000):
+            quantities[pk, meter_id, _as_date(month)] = value or ZERO
+    return {key: (quantity, meters[key[1]]) for key, quantity in quantities.items()}
+
+
 # --- the computation ------------------------------------------------------------------------------------
 
 @dataclass
@@ -325,52 +377,11 @@ class _Run:
 
     # usage
     def load_usage(self) -> None:
-        from billing.models import UsageEvent
-        from catalog.models import Meter
-
-        meters = {m["pk"]: m for m in Meter.objects.filter(unit_cost__gt=0).values("pk", "aggregation", "unit_cost",
-                                                                                     "currency")}
-        if not meters:
-            return
-        start, end = _usage_bounds(self.first, self.last)
-        tz = ZoneInfo(settings.REVOPS_BUSINESS_TIME_ZONE)
-        events = UsageEvent.objects.filter(meter_id__in=list(meters), timestamp__gte=start, timestamp__lt=end)
-        if self.focus is not None:
-            events = events.filter(customer_id=self.focus)
-        latest = [pk for pk, m in meters.items() if m["aggregation"] == Meter.Aggregation.LATEST]
-        quantities: dict[tuple[int, int, date | None], Decimal] = {}
-        aggregate = {Meter.Aggregation.COUNT: Count("id"), Meter.Aggregation.SUM: Sum("value"),
-                     Meter.Aggregation.MAX: Max("value"), Meter.Aggregation.UNIQUE_COUNT: Count("dimension",
-                                                                                               distinct=True)}
-        additive = (Meter.Aggregation.COUNT, Meter.Aggregation.SUM)
-        groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
-        for pk, m in meters.items():
-            if pk in latest:
-                continue
-            # count and sum add up over months: without a monthly view and FX, one figure per customer is enough
-            monthly = self.by_month or m["aggregation"] not in additive or m["currency"] != reporting_currency()
-            groups[m["aggregation"], monthly].append(pk)
-        for (aggregation, monthly), meter_ids in groups.items():
-            rows = events.filter(meter_id__in=meter_ids)
-            if monthly:
-                rows = (rows.annotate(month=TruncMonth("timestamp", tzinfo=tz))
-                        .values_list("customer_id", "meter_id", "month"))
-            else:
-                rows = rows.values_list("customer_id", "meter_id")
-            for row in rows.annotate(v=aggregate[aggregation]).order_by():
-                month = _as_date(row[2]) if monthly else None
-                quantities[row[0], row[1], month] = Decimal(row[-1] or 0)
-        if latest:
-            # the last value of each (customer, meter, month): events in time order, the last one wins
-            rows = (events.filter(meter_id__in=latest).annotate(month=TruncMonth("timestamp", tzinfo=tz))
-                    .order_by("customer_id", "meter_id", "timestamp", "id")
-                    .values_list("customer_id", "meter_id", "month", "value"))
-            for pk, meter_id, month, value in rows.iterator(chunk_size=5000):
-                quantities[pk, meter_id, _as_date(month)] = value or ZERO
-        for (pk, meter_id, month), quantity in quantities.items():
+        monthly = self.by_month
+        for (pk, _meter, month), (quantity, m) in usage_quantities(
+                first=self.first, last=self.last, customer_id=self.focus, monthly=monthly).items():
             if pk not in self.attrs or not quantity:
                 continue
-            m = meters[meter_id]
             rate = self.rates.rate(m["currency"], month) if month is not None else Decimal(1)
             cost = quantity * m["unit_cost"] * rate
             self.raw[pk].usage_cost += cost

@@ -128,3 +128,25 @@ def test_the_kpi_api_carries_the_finance_kpis(books, make_user, api_client_for):
     assert "÷ months in the period" in snap["definitions"]["mrr"]
     assert "× 90" in snap["definitions"]["dso"]
     assert set(fk.FINANCE_DEFINITIONS) <= set(snap["definitions"])
+
+
+def test_cost_of_goods_counts_usage_at_each_meters_unit_cost():
+    from billing.services.usage import usage_ingest
+
+    FxRate.objects.create(date=date(2026, 9, 30), currency="EUR", rate=D("1.10"))
+    cm.Meter.objects.create(code="calls", name="Calls", aggregation="count", currency="USD", unit_cost=D("0.002"))
+    cm.Meter.objects.create(code="storage", name="Storage", aggregation="sum", field="gb", currency="EUR",
+                            unit_cost=D("0.50"))
+    cm.Meter.objects.create(code="free", name="Free", aggregation="count")  # no unit cost: no cost
+    x, y = CustomerFactory(currency="USD", size="smb"), CustomerFactory(currency="EUR", size="enterprise")
+    ts = datetime(2026, 10, 10, 12, tzinfo=UTC).isoformat()
+    events = [{"customer": x.pk, "meter": "calls", "timestamp": ts, "idempotency_key": f"c{i}"} for i in range(1500)]
+    events += [{"customer": y.pk, "meter": "storage", "timestamp": ts, "value": v, "idempotency_key": f"s{v}"}
+               for v in ("4", "6")]
+    events += [{"customer": x.pk, "meter": "free", "timestamp": ts, "idempotency_key": "f"}]
+    assert usage_ingest(events).accepted == 1503
+    # 1,500 calls × 0.002 = 3.00; 10 GB × 0.50 EUR × 1.10 = 5.50
+    assert fk.cost_of_goods(date(2026, 10, 1), date(2026, 10, 31)) == D("8.50")
+    assert fk.cost_of_goods(date(2026, 10, 1), date(2026, 10, 31), segment={"size": "smb"}) == D("3.00")
+    assert fk.cost_of_goods(date(2026, 10, 1), date(2026, 10, 31), currency="EUR") == D("5.50")
+    assert fk.cost_of_goods(date(2026, 11, 1), date(2026, 11, 30)) == D("0.00")
