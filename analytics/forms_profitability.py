@@ -8,7 +8,7 @@ from django import forms
 from customers.models import Customer
 from revops.kernel.errors import DomainError
 
-from .models import AcquisitionSpend, KpiTarget, ServiceCost
+from .models import AcquisitionSpend, SegmentScope, ServiceCost
 from .services import profitability as prof
 
 
@@ -39,7 +39,7 @@ def apply_errors(form: forms.Form, exc: DomainError) -> None:
                        else [f"{key}: {m}" for m in messages])
 
 
-SEGMENT_CHOICES = KpiTarget.SegmentField.choices
+SEGMENT_CHOICES = SegmentScope.CHOICES
 
 
 class WindowForm(forms.Form):

@@ -49,6 +49,7 @@ class KpiTarget(models.Model):
         REGION = "region", "Region"
         INDUSTRY = "industry", "Industry"
         ACQUISITION_CHANNEL = "acquisition_channel", "Acquisition channel"
+        OWNER = "owner", "Team member (customer owner's username)"
 
     kpi = models.CharField(max_length=12, choices=Kpi.choices)
     period_start = models.DateField()
@@ -141,7 +142,9 @@ class Alert(models.Model):
 class SegmentScope(models.Model):
     """Optional customer-segment scope shared by cost and spend entries (blank field = every customer)."""
 
-    segment_field = models.CharField(max_length=24, choices=KpiTarget.SegmentField.choices, blank=True, default="")
+    CHOICES = [(v, label) for v, label in KpiTarget.SegmentField.choices if v != KpiTarget.SegmentField.OWNER]
+
+    segment_field = models.CharField(max_length=24, choices=CHOICES, blank=True, default="")
     segment_value = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:

@@ -32,7 +32,8 @@ from revops.kernel.errors import ValidationFailed, field_error
 from ..models import KpiTarget, ServiceCost, SupportVolume
 
 ZERO = Decimal(0)
-SEGMENT_FIELDS = tuple(v for v in KpiTarget.SegmentField.values if v)
+# Costs and spend are scoped by customer attributes; "owner" (a team member) is a targets-only scope.
+SEGMENT_FIELDS = tuple(v for v in KpiTarget.SegmentField.values if v and v != KpiTarget.SegmentField.OWNER)
 
 ALLOCATION_RULE = (
     "Shared costs are split over the customers of their segment for their month by the entry's driver — "
