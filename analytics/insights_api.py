@@ -13,7 +13,7 @@ nothing (403). Definitions come from the services, next to the figures.
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from customers.models import Customer
 from revops.kernel import roles
+from revops.kernel.api.params import query_date, query_int
 from revops.kernel.dates import add_months
 from revops.kernel.errors import PermissionDeniedError, ValidationFailed
 from revops.kernel.permissions import IsAuthenticatedStaff
@@ -45,34 +46,11 @@ def can_see_pricing(user) -> bool:
     return roles.has_role(user, *PRICING_ROLES)
 
 
-def _date(request, name: str, default: date) -> date:
-    raw = request.query_params.get(name)
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw if len(raw) > 7 else f"{raw}-01")
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD or YYYY-MM)",
-                               fields={name: ["not a date"]}) from None
-
-
-def _int(request, name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}",
-                               fields={name: [f"not a whole number from {low} to {high}"]})
-    return value
 
 
 def _customer(request) -> int | None:
     """The ?customer= id (400 when not a whole number)."""
-    return _int(request, "customer", None, 1, 2**63 - 1)
+    return query_int(request, "customer", None, 1, 2**63 - 1)
 
 
 def _visible(request, customer_id: int | None) -> int | None:
@@ -104,8 +82,8 @@ class RecommendationsView(APIView):
         description="Next best offers for a customer (with upsell flags), or the top opportunities across customers.")
     def get(self, request):
         customer_id = _customer(request)
-        day = _date(request, "as_of", _today())
-        limit = _int(request, "limit", 5 if customer_id is not None else 20, 1, 50)
+        day = query_date(request, "as_of", _today())
+        limit = query_int(request, "limit", 5 if customer_id is not None else 20, 1, 50)
         currency = recommendations.reporting_currency()
         if _visible(request, customer_id) is not None:
             return Response(_strings({
@@ -136,8 +114,8 @@ class PricingInsightsView(APIView):
             raise PermissionDeniedError("pricing insights are for sales managers, finance, customer success and "
                                         "admins")
         today = _today()
-        first = _date(request, "from", add_months(today.replace(day=1), -11))
-        last = _date(request, "to", today)
+        first = query_date(request, "from", add_months(today.replace(day=1), -11))
+        last = query_date(request, "to", today)
         if len(request.query_params.get("to", "")) == 7:
             last = add_months(last, 1) - timedelta(days=1)
         if first > last:
@@ -165,8 +143,8 @@ class ChurnRiskView(APIView):
                     "first.")
     def get(self, request):
         customer_id = _customer(request)
-        day = _date(request, "as_of", _today())
-        limit = _int(request, "limit", 50, 1, 500)
+        day = query_date(request, "as_of", _today())
+        limit = query_int(request, "limit", 50, 1, 500)
         if _visible(request, customer_id) is not None:
             return Response(_strings({**churn_risk.customer_risk(customer_id=customer_id, day=day),
                                       "definitions": churn_risk.DEFINITIONS}))

@@ -210,7 +210,24 @@ PERIOD_FILTERS = [OpenApiParameter("from", OpenApiTypes.STR, description="Period
                   OpenApiParameter("to", OpenApiTypes.STR, description="Periods up to this month (YYYY-MM).")]
 
 
-class AcquisitionSpendSerializer(serializers.ModelSerializer):
+class MonthlyEntrySerializer(serializers.ModelSerializer):
+    """An entry for a month: `period` accepted as YYYY-MM or YYYY-MM-DD, returned as the month's first day."""
+
+    def to_representation(self, instance):
+        out = super().to_representation(instance)
+        out["period"] = instance.period.isoformat()
+        return out
+
+
+class MonthlyEntryViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
+                          mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """List, enter, read and delete cost inputs (finance and admin write; see CostsPermission)."""
+
+    permission_classes = [CostsPermission]
+    filter_backends: list = []
+
+
+class AcquisitionSpendSerializer(MonthlyEntrySerializer):
     amount = MoneyField(help_text="In `currency`, at most its minor-unit places.")
     period = serializers.CharField(help_text="The month, YYYY-MM or YYYY-MM-DD (stored as its first day).")
     created_by = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -221,10 +238,6 @@ class AcquisitionSpendSerializer(serializers.ModelSerializer):
                   "note", "created_by", "created_at"]
         read_only_fields = ["created_at"]
 
-    def to_representation(self, instance):
-        out = super().to_representation(instance)
-        out["period"] = instance.period.isoformat()
-        return out
 
 
 @extend_schema_view(
@@ -234,12 +247,9 @@ class AcquisitionSpendSerializer(serializers.ModelSerializer):
     retrieve=extend_schema(summary="One acquisition spend entry"),
     destroy=extend_schema(summary="Delete an acquisition spend entry"),
 )
-class AcquisitionSpendViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
-                              mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class AcquisitionSpendViewSet(MonthlyEntryViewSet):
     queryset = AcquisitionSpend.objects.all()
     serializer_class = AcquisitionSpendSerializer
-    permission_classes = [CostsPermission]
-    filter_backends: list = []
 
     def get_queryset(self):
         qs = super().get_queryset()
@@ -287,7 +297,7 @@ class SpendUploadView(APIView):
         return Response({"created": len(created), "ids": [s.pk for s in created]}, status=status.HTTP_201_CREATED)
 
 
-class ServiceCostSerializer(serializers.ModelSerializer):
+class ServiceCostSerializer(MonthlyEntrySerializer):
     amount = MoneyField(help_text="In `currency`, at most its minor-unit places.")
     period = serializers.CharField(help_text="The month, YYYY-MM or YYYY-MM-DD (stored as its first day).")
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all(), required=False, allow_null=True,
@@ -300,10 +310,6 @@ class ServiceCostSerializer(serializers.ModelSerializer):
                   "segment_value", "note", "created_by", "created_at"]
         read_only_fields = ["created_at"]
 
-    def to_representation(self, instance):
-        out = super().to_representation(instance)
-        out["period"] = instance.period.isoformat()
-        return out
 
 
 @extend_schema_view(
@@ -314,12 +320,9 @@ class ServiceCostSerializer(serializers.ModelSerializer):
     retrieve=extend_schema(summary="One service cost"),
     destroy=extend_schema(summary="Delete a service cost"),
 )
-class ServiceCostViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
-                         mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class ServiceCostViewSet(MonthlyEntryViewSet):
     queryset = ServiceCost.objects.all()
     serializer_class = ServiceCostSerializer
-    permission_classes = [CostsPermission]
-    filter_backends: list = []
 
     def get_queryset(self):
         qs = super().get_queryset()
@@ -347,7 +350,7 @@ class ServiceCostViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SupportVolumeSerializer(serializers.ModelSerializer):
+class SupportVolumeSerializer(MonthlyEntrySerializer):
     period = serializers.CharField(help_text="The month, YYYY-MM or YYYY-MM-DD (stored as its first day).")
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
     tickets = serializers.IntegerField(min_value=0)
@@ -357,10 +360,6 @@ class SupportVolumeSerializer(serializers.ModelSerializer):
         fields = ["id", "customer", "period", "tickets"]
         validators: list = []  # a second figure for the same month replaces the first (support_volume_set)
 
-    def to_representation(self, instance):
-        out = super().to_representation(instance)
-        out["period"] = instance.period.isoformat()
-        return out
 
 
 @extend_schema_view(
@@ -370,12 +369,9 @@ class SupportVolumeSerializer(serializers.ModelSerializer):
     retrieve=extend_schema(summary="One support volume"),
     destroy=extend_schema(summary="Delete a support volume"),
 )
-class SupportVolumeViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
-                           mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SupportVolumeViewSet(MonthlyEntryViewSet):
     queryset = SupportVolume.objects.all()
     serializer_class = SupportVolumeSerializer
-    permission_classes = [CostsPermission]
-    filter_backends: list = []
 
     def get_queryset(self):
         qs = super().get_queryset()
