@@ -34,6 +34,13 @@ class ErpExportForm(forms.Form):
         return data
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 invoice', '2 invoices', '1 journal entry', '0 journal entries'."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
+
+
 def _last_month():
     first_of_this = month_start(timezone.localdate())
     last = first_of_this - timedelta(days=1)
@@ -56,8 +63,9 @@ def erp_exports(request):
                 form.add_error(None, exc.message)
             else:
                 what = "Full re-export" if export.full else "Export"
-                messages.success(request, f"{what} {export.pk}: {export.journal_entries} journal entries "
-                                          f"({export.journal_lines} lines) and {export.invoices} invoices.")
+                messages.success(request, f"{what} {export.pk}: {_count(export.journal_entries, 'journal entry')} "
+                                          f"({_count(export.journal_lines, 'line')}) and "
+                                          f"{_count(export.invoices, 'invoice')}.")
                 return redirect("integrations:erp_exports")
     else:
         start, end = _last_month()
