@@ -166,7 +166,7 @@ def _pct_change(condition: str, value: Decimal, trailing: Decimal) -> Decimal:
 
 
 def _compare(rule: AlertRule, label: str, value: Decimal, trailing: Decimal | None, n: int) -> tuple[Decimal, bool, str]:
-    threshold = Decimal(rule.threshold)
+    threshold = _threshold(rule)
     if rule.condition == AlertRule.Condition.BELOW:
         return value, value < threshold, f"{label} is {value}, below {threshold}"
     if rule.condition == AlertRule.Condition.ABOVE:
@@ -221,6 +221,11 @@ def usage_by_customer(meter, first_day: date, last_day: date, *, customer_id: in
                   Meter.Aggregation.UNIQUE_COUNT: Count("dimension", distinct=True)}[agg]
     rows = events.order_by().values("customer_id").annotate(v=expression).values_list("customer_id", "v")
     return {cid: Decimal(v or 0) for cid, v in rows}
+
+
+def _threshold(rule: AlertRule) -> Decimal:
+    """The rule's threshold as entered, to the cent (stored with the amount columns' three places)."""
+    return Decimal(rule.threshold).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -280,7 +285,7 @@ def contracts_at_risk(day: date, within_days: int, *, customer_id: int | None = 
 def _renewal_readings(rule: AlertRule, day: date) -> list[Reading]:
     from recognition.services.journal import fx_rate
 
-    threshold = Decimal(rule.threshold)
+    threshold = _threshold(rule)
     readings, rates = [], {}
     for c in contracts_at_risk(day, rule.trailing_days, customer_id=rule.customer_id):
         if c.currency not in rates:
@@ -302,7 +307,7 @@ def _target_readings(rule: AlertRule, day: date) -> list[Reading]:
     key = f"target:{target.pk}"
     if p["shortfall_percent"] is None:
         return [Reading(key, ZERO.quantize(CENT), False, "no projection yet")]
-    threshold = Decimal(rule.threshold)
+    threshold = _threshold(rule)
     shortfall = p["shortfall_percent"]
     sentence = (f"{target.kpi} target {p['target_value']} for {p['period_start']}..{p['period_end']} is projected "
                 f"at {p['projected']} ({shortfall} % short, threshold {threshold} %)")
@@ -334,7 +339,7 @@ def _recipients(group: str):
 def _payload(rule: AlertRule, alert: Alert, day: date, value, message: str) -> dict:
     return {"alert": alert.pk, "rule": rule.pk, "rule_name": rule.name, "kpi": rule.kpi,
             "condition": rule.condition, "subject_key": alert.subject_key, "customer": alert.customer_id,
-            "value": None if value is None else str(value), "threshold": str(rule.threshold), "message": message,
+            "value": None if value is None else str(value), "threshold": str(_threshold(rule)), "message": message,
             "day": day.isoformat(), "webhook": rule.notify_webhook}
 
 

@@ -197,7 +197,7 @@ def test_a_renewal_at_risk_fires_per_contract_and_clears_when_a_renewal_quote_is
     assert r.alerts.filter(subject_key=f"contract:{k1.pk}").count() == 2
     (payload, _) = events("alert.triggered")
     assert (payload["customer"], payload["value"], payload["threshold"], payload["kpi"]) == (
-        x.pk, "1200.00", "1150.000", "renewal_at_risk")
+        x.pk, "1200.00", "1150.00", "renewal_at_risk")
 
 
 # --- target shortfall ---------------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ def test_channels_are_switchable(make_user, django_capture_on_commit_callbacks, 
     (payload,) = events("alert.triggered")
     alert = Alert.objects.get()
     assert payload == {"alert": alert.pk, "rule": r.pk, "rule_name": "mrr", "kpi": "mrr", "condition": "below",
-                       "subject_key": "", "customer": None, "value": "10.00", "threshold": "20.000",
+                       "subject_key": "", "customer": None, "value": "10.00", "threshold": "20.00",
                        "message": alert.message, "day": "2027-01-05", "webhook": webhook}
     move(CustomerFactory(), date(2027, 1, 6), "new", "50.00")
     evaluate_alerts(date(2027, 1, 6))
