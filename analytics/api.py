@@ -24,6 +24,8 @@ from revops.kernel.permissions import IsAuthenticatedStaff
 from .services import finance_kpis, kpi_series, kpis
 
 SEGMENT_FIELDS = ("size", "region", "industry", "acquisition_channel")
+# `segment=field:value` also takes owner:<username> (the team member owning the customers).
+SEGMENT_PARAM_FIELDS = (*SEGMENT_FIELDS, "owner")
 SERIES = ("mrr", "arr", "movements", "cohorts")
 LEGACY_SERIES = ("mrr", "arr", "movements")  # their monthly `series` (shape kept for existing clients)
 
@@ -60,7 +62,8 @@ class KpiSnapshotView(APIView):
 
     @extend_schema(operation_id="kpis_snapshot", parameters=[
         OpenApiParameter("as_of", OpenApiTypes.DATE),
-        OpenApiParameter("segment", OpenApiTypes.STR, many=True, description="field:value, e.g. size:enterprise"),
+        OpenApiParameter("segment", OpenApiTypes.STR, many=True,
+                         description="field:value, e.g. size:enterprise or owner:alice (the customer owner's username)"),
         *SEGMENT_PARAMS], responses=OpenApiTypes.OBJECT)
     def get(self, request):
         from django.utils import timezone
@@ -96,20 +99,27 @@ class KpiCsvRenderer(BaseRenderer):
 
 
 def _segment_param(request) -> dict:
-    """`segment=field:value` (repeatable) merged with the legacy `?size=&region=...` filters; 400 when malformed."""
+    """`segment=field:value` (repeatable) merged with the legacy `?size=&region=...` filters; 400 when malformed.
+    `owner:<username>`: the customers owned by that user (who must exist)."""
+    from django.contrib.auth import get_user_model
+
     from customers.models import Customer
 
     out = _segment(request)
     for raw in request.query_params.getlist("segment"):
         field, sep, value = raw.partition(":")
         field, value = field.strip(), value.strip()
-        if not sep or not value or field not in SEGMENT_FIELDS:
-            raise ValidationFailed(f"segment must be field:value with field one of {', '.join(SEGMENT_FIELDS)}",
+        if not sep or not value or field not in SEGMENT_PARAM_FIELDS:
+            raise ValidationFailed(f"segment must be field:value with field one of {', '.join(SEGMENT_PARAM_FIELDS)}",
                                    fields={"segment": [f"bad segment {raw!r}"]})
-        choices = Customer._meta.get_field(field).choices
-        if choices and value not in {c[0] for c in choices}:
-            raise ValidationFailed(f"{value!r} is not a {field}; one of {', '.join(c[0] for c in choices)}",
-                                   fields={"segment": [f"unknown {field} {value!r}"]})
+        if field == "owner":
+            if not get_user_model().objects.filter(username=value).exists():
+                raise ValidationFailed(f"no user {value!r}", fields={"segment": [f"unknown owner {value!r}"]})
+        else:
+            choices = Customer._meta.get_field(field).choices
+            if choices and value not in {c[0] for c in choices}:
+                raise ValidationFailed(f"{value!r} is not a {field}; one of {', '.join(c[0] for c in choices)}",
+                                       fields={"segment": [f"unknown {field} {value!r}"]})
         if out.get(field, value) != value:
             raise ValidationFailed(f"two different values for {field}", fields={"segment": [f"{field} given twice"]})
         out[field] = value
@@ -133,7 +143,8 @@ SERIES_PARAMS = [
     OpenApiParameter("interval", OpenApiTypes.STR, enum=list(kpi_series.INTERVALS),
                      description="Calendar periods of the points (default month)."),
     OpenApiParameter("segment", OpenApiTypes.STR, many=True,
-                     description="field:value, e.g. size:enterprise (fields: " + ", ".join(SEGMENT_FIELDS) + ")"),
+                     description="field:value, e.g. size:enterprise or owner:alice (fields: "
+                     + ", ".join(SEGMENT_PARAM_FIELDS) + "; owner: the customer owner's username)"),
     OpenApiParameter("currency", OpenApiTypes.STR, description="ISO 4217: only the records in that currency; "
                      "points also carry value_in_currency (amount KPIs)."),
     OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "csv"], description="csv: one row per period."),

@@ -1,7 +1,8 @@
 """Forecasts over HTTP, amounts as strings in the reporting currency:
 `GET /api/v1/forecast/?as_of=&months=` (revenue by month), `GET /api/v1/forecast/cash/?as_of=&weeks=`
 (collections by ISO week) and `GET /api/v1/forecast/backtest/?as_of=` (the forecast of a year earlier
-next to actual revenue). See analytics.services.forecast for the method."""
+next to actual revenue). Each takes `segment=field:value` (repeatable; as on /api/v1/kpis/, e.g.
+size:enterprise or owner:alice): only that segment's customers. See analytics.services.forecast for the method."""
 from __future__ import annotations
 
 from datetime import date
@@ -14,10 +15,13 @@ from rest_framework.views import APIView
 from revops.kernel.errors import ValidationFailed
 from revops.kernel.permissions import IsAuthenticatedStaff
 
-from .api import _strings
+from .api import SEGMENT_PARAM_FIELDS, _segment_param, _strings
 from .services import forecast
 
 AS_OF = OpenApiParameter("as_of", OpenApiTypes.DATE, description="YYYY-MM-DD; default today")
+SEGMENT = OpenApiParameter("segment", OpenApiTypes.STR, many=True,
+                           description="field:value, only that segment's customers, e.g. size:enterprise or "
+                                       f"owner:alice (fields: {', '.join(SEGMENT_PARAM_FIELDS)})")
 
 
 def _as_of(request) -> date:
@@ -50,30 +54,33 @@ class RevenueForecastView(APIView):
     permission_classes = [IsAuthenticatedStaff]
 
     @extend_schema(operation_id="forecast_revenue", parameters=[
-        AS_OF, OpenApiParameter("months", OpenApiTypes.INT, description="1–36; default 12")],
+        AS_OF, OpenApiParameter("months", OpenApiTypes.INT, description="1–36; default 12"), SEGMENT],
         responses=OpenApiTypes.OBJECT)
     def get(self, request):
         months = _int(request, "months", 12, 1, 36)
-        return Response(_strings(forecast.revenue_forecast(_as_of(request), months=months)))
+        segment = _segment_param(request) or None
+        return Response(_strings(forecast.revenue_forecast(_as_of(request), months=months, segment=segment)))
 
 
 class CashForecastView(APIView):
     permission_classes = [IsAuthenticatedStaff]
 
     @extend_schema(operation_id="forecast_cash", parameters=[
-        AS_OF, OpenApiParameter("weeks", OpenApiTypes.INT, description="1–52; default 13")],
+        AS_OF, OpenApiParameter("weeks", OpenApiTypes.INT, description="1–52; default 13"), SEGMENT],
         responses=OpenApiTypes.OBJECT)
     def get(self, request):
         weeks = _int(request, "weeks", 13, 1, 52)
-        return Response(_strings(forecast.cash_forecast(_as_of(request), weeks=weeks)))
+        segment = _segment_param(request) or None
+        return Response(_strings(forecast.cash_forecast(_as_of(request), weeks=weeks, segment=segment)))
 
 
 class BacktestView(APIView):
     permission_classes = [IsAuthenticatedStaff]
 
-    @extend_schema(operation_id="forecast_backtest", parameters=[AS_OF], responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="forecast_backtest", parameters=[AS_OF, SEGMENT], responses=OpenApiTypes.OBJECT)
     def get(self, request):
-        return Response(_strings(forecast.backtest(_as_of(request))))
+        segment = _segment_param(request) or None
+        return Response(_strings(forecast.backtest(_as_of(request), segment=segment)))
 
 
 def urlpatterns():

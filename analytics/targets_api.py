@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +21,7 @@ from customers.models import Customer
 from revops.kernel.api.fields import DecimalStringField
 from revops.kernel.errors import ValidationFailed
 from revops.kernel.permissions import RolePermission
+from revops.kernel.roles import is_staff_member
 
 from .api import _strings
 from .models import Alert, AlertRule, KpiTarget
@@ -34,6 +36,9 @@ ALERT_FILTERS = [OPEN, OpenApiParameter("customer", OpenApiTypes.INT, descriptio
 
 class KpiTargetSerializer(serializers.ModelSerializer):
     value = DecimalStringField(places=2, help_text="Target in the reporting currency (a count for customers).")
+    segment_value = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                          help_text="The segment's value, e.g. enterprise; for segment_field owner "
+                                                    "the username of an active team member (a staff user).")
     created_by = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -51,6 +56,13 @@ class KpiTargetSerializer(serializers.ModelSerializer):
         value = attrs.get("segment_value", getattr(self.instance, "segment_value", ""))
         if bool(field) != bool(value):
             raise serializers.ValidationError({"segment_value": ["give segment_field and segment_value together"]})
+        if field == KpiTarget.SegmentField.OWNER:
+            owner = get_user_model().objects.filter(username=value).first()
+            if owner is None:
+                raise serializers.ValidationError({"segment_value": [f"no user {value!r}"]})
+            if not owner.is_active or not is_staff_member(owner):
+                raise serializers.ValidationError(
+                    {"segment_value": [f"{value!r} is not an active team member (an active user with a staff role)"]})
         return attrs
 
 

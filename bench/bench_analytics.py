@@ -17,7 +17,9 @@ is past are expired, and one in ten of the active ones was terminated early (end
 Figures:
 - rollup: `customer_refresh` for every customer (customers/s, movements written);
 - KPI snapshot: `kpis.snapshot(today)`, median of 5 (target under 200 ms);
-- MRR series: `kpis.mrr_series` over 24 months, median of 5 (target under 200 ms);
+- MRR series: `kpis.mrr_series` over 24 months, and GET /api/v1/kpis/mrr/?from=&to= (24 months, monthly)
+  through Django's test client, median of 5 each (target under 200 ms); the customers, ARPA, new-MRR and
+  NRR series over 24 months (`kpi_series.kpi_series`) for comparison;
 - KPI API: GET /api/v1/kpis/ through Django's test client as a finance user, median of 5 (target
   under 200 ms);
 - verify: `verify()` over all customers (target under 60 s);
@@ -214,23 +216,39 @@ def _bench() -> None:
     first = add_months(today.replace(day=1), -23)
     series = kpis.mrr_series(first, today)
     print(f"   series: {len(series)} months, every month ties: {all(r['ties'] for r in series)}")
-    _read("MRR series, 24 months", lambda: kpis.mrr_series(first, today))
+    _read("MRR series, 24 months (kpis.mrr_series)", lambda: kpis.mrr_series(first, today))
 
     user = get_user_model().objects.create_user(username="bench-finance", password="x", is_staff=True)
     user.groups.add(Group.objects.get(name="finance"))
     client = Client()
     client.force_login(user)
+
+    def get(url: str):
+        def call() -> None:
+            r = client.get(url)
+            assert r.status_code == 200, (url, r.status_code, r.content[:200])
+        return call
+
     response = client.get("/api/v1/kpis/")
     print(f"   GET /api/v1/kpis/: HTTP {response.status_code}, {len(response.content):,} bytes")
-
-    def api() -> None:
-        r = client.get("/api/v1/kpis/")
-        assert r.status_code == 200, r.status_code
-
     if response.status_code == 200:
-        _read("KPI API GET /api/v1/kpis/", api)
+        _read("KPI API GET /api/v1/kpis/", get("/api/v1/kpis/"))
     else:
         print(f"analytics: KPI API not measured (HTTP {response.status_code}: {response.content[:200]!r})")
+
+    window = f"from={first.isoformat()[:7]}&to={today.isoformat()}&interval=month"
+    mrr_url = f"/api/v1/kpis/mrr/?{window}"
+    response = client.get(mrr_url)
+    if response.status_code == 200:
+        body = response.json()
+        print(f"   GET {mrr_url}: {len(body['points'])} points, MRR {body['value']} {body['currency']}")
+        _read("MRR series, 24 months, via the API (GET /api/v1/kpis/mrr/)", get(mrr_url))
+    else:
+        print(f"analytics: MRR series API not measured (HTTP {response.status_code}: {response.content[:200]!r})")
+    from analytics.services import kpi_series
+
+    for name in ("customers", "arpa", "new_mrr", "nrr"):  # the other series, for comparison (no target of their own)
+        _read(f"{name} series, 24 months (kpi_series)", lambda name=name: kpi_series.kpi_series(name, first, today))
 
     started = time.perf_counter()
     mismatches = mrr.verify()

@@ -11,6 +11,11 @@ Revenue, per month of the horizon (the month of `as_of` first):
   least MIN_HOLT_MONTHS months of history exist; else their flat average. 80 % band: ± 1.2816 σ √h,
   σ the in-sample residual standard deviation, h the months ahead (1 for the first month).
 
+With a customer `segment` ({"size": "enterprise"}, {"owner": "alice"}; see kpis.scoped) every part counts only
+that segment's customers: their schedule lines, contracts, quotes and usage revenue (journal lines of entries
+naming the customer, or their usage invoice lines), and the backtest's actual revenue likewise (revenue entries
+naming no customer then do not count).
+
 Non-reporting currencies convert at the FX rate on `as_of`. Only the usage part carries a band; the
 total's band is the total ± the usage band.
 """
@@ -76,12 +81,19 @@ def _months(first: date, n: int) -> list[date]:
 
 # --- the parts -------------------------------------------------------------------------------------
 
+def _in_segment(rows, segment: dict | None, customer_path: str):
+    from . import kpis
+
+    return kpis.scoped(rows, segment=segment, customer_path=customer_path)
+
+
 def contracted(first: date, months: int, rates: _Rates, *, statuses=("planned",),
-               started_by: date | None = None) -> dict[date, Decimal]:
+               started_by: date | None = None, segment: dict | None = None) -> dict[date, Decimal]:
     from recognition.models import ScheduleLine
 
     last = add_months(first, months)
     rows = ScheduleLine.objects.filter(status__in=statuses, period__gte=first, period__lt=last)
+    rows = _in_segment(rows, segment, "obligation__contract__customer__")
     if started_by is not None:
         rows = rows.filter(obligation__contract__start_date__lte=started_by)
     out: dict[date, Decimal] = defaultdict(lambda: ZERO)
@@ -90,12 +102,14 @@ def contracted(first: date, months: int, rates: _Rates, *, statuses=("planned",)
     return out
 
 
-def renewals(first: date, months: int, rates: _Rates, *, known_by: date | None = None) -> dict[date, Decimal]:
+def renewals(first: date, months: int, rates: _Rates, *, known_by: date | None = None,
+             segment: dict | None = None) -> dict[date, Decimal]:
     from contracts.models import Contract
 
     horizon = _months(first, months)
     end = add_months(first, months) - timedelta(days=1)
     rows = Contract.objects.filter(status=Contract.Status.ACTIVE, end_date__gte=first, end_date__lte=end, mrr__gt=0)
+    rows = _in_segment(rows, segment, "customer__")
     if known_by is not None:
         rows = rows.filter(start_date__lte=known_by)
     out: dict[date, Decimal] = defaultdict(lambda: ZERO)
@@ -107,11 +121,12 @@ def renewals(first: date, months: int, rates: _Rates, *, known_by: date | None =
     return out
 
 
-def pipeline(first: date, months: int, rates: _Rates, *, known_by: date | None = None) -> dict[date, Decimal]:
+def pipeline(first: date, months: int, rates: _Rates, *, known_by: date | None = None,
+             segment: dict | None = None) -> dict[date, Decimal]:
     from quotes.models import Quote
 
     horizon = _months(first, months)
-    rows = Quote.objects.filter(status__in=list(STAGE_WEIGHTS), mrr__gt=0)
+    rows = _in_segment(Quote.objects.filter(status__in=list(STAGE_WEIGHTS), mrr__gt=0), segment, "customer__")
     if known_by is not None:
         rows = rows.filter(created_at__date__lte=known_by)
     out: dict[date, Decimal] = defaultdict(lambda: ZERO)
@@ -124,7 +139,7 @@ def pipeline(first: date, months: int, rates: _Rates, *, known_by: date | None =
     return out
 
 
-def usage_history(first: date, rates: _Rates) -> list[Decimal]:
+def usage_history(first: date, rates: _Rates, *, segment: dict | None = None) -> list[Decimal]:
     """Usage revenue of each of the HISTORY_MONTHS complete months before `first`, oldest first."""
     from billing.models import Invoice, InvoiceLine
     from recognition.models import Account, JournalLine
@@ -133,13 +148,15 @@ def usage_history(first: date, rates: _Rates) -> list[Decimal]:
     by_month: dict[date, Decimal] = defaultdict(lambda: ZERO)
     lines = JournalLine.objects.filter(account__kind=Account.Kind.REVENUE, account__family__iexact=USAGE_FAMILY,
                                        entry__date__gte=start, entry__date__lt=first)
+    lines = _in_segment(lines, segment, "entry__customer__")
     if lines.exists():
         rows = lines.values("entry__date").annotate(c=Sum("credit_reporting"), d=Sum("debit_reporting"))
         for r in rows:
             by_month[month_start(r["entry__date"])] += r["c"] - r["d"]
     else:  # usage not posted to a usage revenue account: the issued usage invoice lines
-        rows = (InvoiceLine.objects.filter(kind=InvoiceLine.Kind.USAGE, invoice__status__in=Invoice.POSTED,
-                                           invoice__issue_date__gte=start, invoice__issue_date__lt=first)
+        rows = (_in_segment(InvoiceLine.objects.filter(kind=InvoiceLine.Kind.USAGE, invoice__status__in=Invoice.POSTED,
+                                                       invoice__issue_date__gte=start, invoice__issue_date__lt=first),
+                            segment, "invoice__customer__")
                 .values("invoice__issue_date", "invoice__currency").annotate(s=Sum("amount")))
         for r in rows:
             by_month[month_start(r["invoice__issue_date"])] += r["s"] * rates(r["invoice__currency"])
@@ -177,16 +194,18 @@ def usage_forecast(history: list[Decimal], months: int) -> dict:
 
 # --- the forecasts ---------------------------------------------------------------------------------
 
-def _forecast(as_of: date, months: int, *, backtest: bool = False) -> dict:
+def _forecast(as_of: date, months: int, *, backtest: bool = False, segment: dict | None = None) -> dict:
     first = month_start(as_of)
     rates = _Rates(as_of)
     if backtest:
-        con = contracted(first, months, rates, statuses=("planned", "recognized"), started_by=as_of)
-        ren = renewals(first, months, rates, known_by=as_of)
-        pipe = pipeline(first, months, rates, known_by=as_of)
+        con = contracted(first, months, rates, statuses=("planned", "recognized"), started_by=as_of, segment=segment)
+        ren = renewals(first, months, rates, known_by=as_of, segment=segment)
+        pipe = pipeline(first, months, rates, known_by=as_of, segment=segment)
     else:
-        con, ren, pipe = contracted(first, months, rates), renewals(first, months, rates), pipeline(first, months, rates)
-    usage = usage_forecast(usage_history(first, rates), months)
+        con = contracted(first, months, rates, segment=segment)
+        ren = renewals(first, months, rates, segment=segment)
+        pipe = pipeline(first, months, rates, segment=segment)
+    usage = usage_forecast(usage_history(first, rates, segment=segment), months)
     rows = []
     for m, (u, band) in zip(_months(first, months), usage["points"], strict=True):
         u_d, band_d = _from_float(u), _from_float(band)
@@ -195,32 +214,33 @@ def _forecast(as_of: date, months: int, *, backtest: bool = False) -> dict:
                      "pipeline": _q(pipe[m]), "usage": u_d, "usage_low": max(u_d - band_d, _q(0)),
                      "usage_high": u_d + band_d, "total": total, "low": total - band_d, "high": total + band_d})
     totals = {k: sum((r[k] for r in rows), _q(0)) for k in ("contracted", "renewals", "pipeline", "usage", "total")}
-    return {"as_of": as_of.isoformat(), "currency": _rep(), "usage_model": usage["model"],
+    return {"as_of": as_of.isoformat(), "currency": _rep(), "segment": segment or {}, "usage_model": usage["model"],
             "usage_sigma": _from_float(usage["sigma"]), "months": rows, "totals": totals,
             "assumptions": {"renewal_probability_auto_renew": RENEWAL_PROBABILITY_AUTO,
                             "renewal_probability_manual": RENEWAL_PROBABILITY_MANUAL,
                             "stage_weights": dict(STAGE_WEIGHTS), "band": "80 %: ± 1.2816 σ √h on usage"}}
 
 
-def revenue_forecast(as_of: date, months: int = 12) -> dict:
+def revenue_forecast(as_of: date, months: int = 12, *, segment: dict | None = None) -> dict:
     """Revenue by month for `months` months from the month of `as_of` (see the module docstring)."""
-    return _forecast(as_of, months)
+    return _forecast(as_of, months, segment=segment)
 
 
-def actual_revenue(first: date, months: int) -> dict[date, Decimal]:
+def actual_revenue(first: date, months: int, *, segment: dict | None = None) -> dict[date, Decimal]:
     """Recognized revenue by month: revenue journal lines (credit − debit, reporting currency) by entry date."""
     from recognition.models import Account, JournalLine
 
     out: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    rows = (JournalLine.objects.filter(account__kind=Account.Kind.REVENUE, entry__date__gte=first,
-                                       entry__date__lt=add_months(first, months))
+    rows = (_in_segment(JournalLine.objects.filter(account__kind=Account.Kind.REVENUE, entry__date__gte=first,
+                                                   entry__date__lt=add_months(first, months)),
+                        segment, "entry__customer__")
             .values("entry__date").annotate(c=Sum("credit_reporting"), d=Sum("debit_reporting")))
     for r in rows:
         out[month_start(r["entry__date"])] += r["c"] - r["d"]
     return out
 
 
-def backtest(as_of: date, months: int = 12) -> dict:
+def backtest(as_of: date, months: int = 12, *, segment: dict | None = None) -> dict:
     """The forecast as it would have been made on `as_of` − 12 months, next to the actual revenue.
 
     Limitation: the schedule as planned on that day cannot be reconstructed (lines are recognized or
@@ -229,8 +249,8 @@ def backtest(as_of: date, months: int = 12) -> dict:
     counts quotes created by then that are still open today (their past statuses are not kept). Usage
     history and FX rates stop at that day."""
     then = add_months(as_of, -12)
-    fc = _forecast(then, months, backtest=True)
-    actual = actual_revenue(month_start(then), months)
+    fc = _forecast(then, months, backtest=True, segment=segment)
+    actual = actual_revenue(month_start(then), months, segment=segment)
     rows = []
     for row, m in zip(fc["months"], _months(month_start(then), months), strict=True):
         a = _q(actual[m])
@@ -257,15 +277,16 @@ def average_days_late(customer_ids) -> dict[int, int]:
     return {c: max(0, round(sum(v) / len(v))) for c, v in lates.items()}
 
 
-def cash_forecast(as_of: date, weeks: int = 13) -> dict:
+def cash_forecast(as_of: date, weeks: int = 13, *, segment: dict | None = None) -> dict:
     """Expected collections from open invoices by ISO week, from the week of `as_of`: each invoice's
     amount due on its due date (issue date when none) + its customer's average days late, at the FX
-    rate on `as_of`. Expected before `as_of`: the overdue bucket; after the last week: `later`."""
+    rate on `as_of`. Expected before `as_of`: the overdue bucket; after the last week: `later`. With a
+    `segment`, only that segment's customers' invoices."""
     from billing.models import Invoice
 
     rates = _Rates(as_of)
     week0 = as_of - timedelta(days=as_of.weekday())
-    invoices = list(Invoice.objects.filter(status__in=Invoice.OPEN, amount_due__gt=0)
+    invoices = list(_in_segment(Invoice.objects.filter(status__in=Invoice.OPEN, amount_due__gt=0), segment, "customer__")
                     .only("customer_id", "currency", "amount_due", "due_date", "issue_date"))
     late = average_days_late({i.customer_id for i in invoices})
     buckets: dict[int, Decimal] = defaultdict(lambda: ZERO)
@@ -288,5 +309,6 @@ def cash_forecast(as_of: date, weeks: int = 13) -> dict:
         year, week, _ = start.isocalendar()
         rows.append({"week": f"{year}-W{week:02d}", "start": start.isoformat(), "amount": _q(buckets[i])})
     total = _q(overdue) + _q(later) + sum((r["amount"] for r in rows), _q(0))
-    return {"as_of": as_of.isoformat(), "currency": _rep(), "overdue": _q(overdue), "weeks": rows,
+    return {"as_of": as_of.isoformat(), "currency": _rep(), "segment": segment or {}, "overdue": _q(overdue),
+            "weeks": rows,
             "later": _q(later), "total": total}

@@ -45,6 +45,8 @@ class Kpi:
     unit: str  # amount | count | percent | days
     kind: str  # stock | flow
     compute: Callable[[date, date, Scope], dict] = field(repr=False)
+    # Every point at once (a few queries instead of some per point); the same figures as `compute`.
+    series: Callable[[list[tuple[date, date]], Scope], list[dict]] | None = field(default=None, repr=False)
 
     @property
     def definition(self) -> str:
@@ -125,22 +127,85 @@ def _gross_margin(first: date, last: date, scope: Scope) -> dict:
             "margin_percent": g["margin_percent"]}
 
 
+# --- every point at once: the MRR family from one grouped query over the movements ------------------------
+
+def _windows(windows: list[tuple[date, date]], scope: Scope, *, native: bool = False) -> list[dict]:
+    return kpis.movement_windows(windows, segment=scope.segment, currency=scope.currency, native=native)
+
+
+def _mrr_points(windows: list[tuple[date, date]], scope: Scope) -> list[dict]:
+    out = [{"value": m["end"]} for m in _windows(windows, scope)]
+    if scope.currency:
+        for point, m in zip(out, _windows(windows, scope, native=True), strict=True):
+            point["value_in_currency"] = m["end"]
+    return out
+
+
+def _arr_points(windows: list[tuple[date, date]], scope: Scope) -> list[dict]:
+    out = _mrr_points(windows, scope)
+    for point in out:
+        point["value"] = kpis._q(point["value"] * 12)
+        if "value_in_currency" in point:
+            point["value_in_currency"] = money.quantize(point["value_in_currency"] * 12, scope.currency)
+    return out
+
+
+def _movement_points(kind: str) -> Callable[[list[tuple[date, date]], Scope], list[dict]]:
+    def pick(m: dict) -> Decimal:
+        if kind == "net_new":
+            return m["new"] + m["expansion"] + m["reactivation"] - m["contraction"] - m["churn"]
+        return m[kind]
+
+    def series(windows: list[tuple[date, date]], scope: Scope) -> list[dict]:
+        out = []
+        for m in _windows(windows, scope):
+            point = {"value": pick(m)}
+            if kind == "net_new":
+                point.update({k: m[k] for k in ("start", "new", "expansion", "reactivation", "contraction", "churn",
+                                                "end")})
+            out.append(point)
+        if scope.currency:
+            for point, m in zip(out, _windows(windows, scope, native=True), strict=True):
+                point["value_in_currency"] = pick(m)
+        return out
+    return series
+
+
+def _customers_points(windows: list[tuple[date, date]], scope: Scope) -> list[dict]:
+    counts = kpis.customers_counts([end for _, end in windows], segment=scope.segment, currency=scope.currency)
+    return [{"value": n} for n in counts]
+
+
+def _arpa_points(windows: list[tuple[date, date]], scope: Scope) -> list[dict]:
+    counts = kpis.customers_counts([end for _, end in windows], segment=scope.segment, currency=scope.currency)
+    zero = kpis._q(Decimal(0))
+    return [{"value": kpis._q(m["end"] / n) if n else zero, "customers": n}
+            for m, n in zip(_windows(windows, scope), counts, strict=True)]
+
+
+def _retention_points(key: str) -> Callable[[list[tuple[date, date]], Scope], list[dict]]:
+    def series(windows: list[tuple[date, date]], scope: Scope) -> list[dict]:
+        found = kpis.retentions([end for _, end in windows], segment=scope.segment, currency=scope.currency)
+        return [{"value": r[key], "cohort": r["cohort"]} for r in found]
+    return series
+
+
 KPIS: dict[str, Kpi] = {k.name: k for k in [
-    Kpi("mrr", "amount", "stock", _mrr),
-    Kpi("arr", "amount", "stock", _arr),
-    Kpi("movements", "amount", "flow", _movement("net_new")),
-    Kpi("new_mrr", "amount", "flow", _movement("new")),
-    Kpi("expansion_mrr", "amount", "flow", _movement("expansion")),
-    Kpi("contraction_mrr", "amount", "flow", _movement("contraction")),
-    Kpi("churn_mrr", "amount", "flow", _movement("churn")),
-    Kpi("reactivation_mrr", "amount", "flow", _movement("reactivation")),
-    Kpi("net_new_mrr", "amount", "flow", _movement("net_new")),
-    Kpi("customers", "count", "stock", _customers),
-    Kpi("arpa", "amount", "stock", _arpa),
-    Kpi("logo_churn", "percent", "stock", _retention("logo_churn")),
-    Kpi("revenue_churn", "percent", "stock", _retention("revenue_churn")),
-    Kpi("nrr", "percent", "stock", _retention("nrr")),
-    Kpi("grr", "percent", "stock", _retention("grr")),
+    Kpi("mrr", "amount", "stock", _mrr, _mrr_points),
+    Kpi("arr", "amount", "stock", _arr, _arr_points),
+    Kpi("movements", "amount", "flow", _movement("net_new"), _movement_points("net_new")),
+    Kpi("new_mrr", "amount", "flow", _movement("new"), _movement_points("new")),
+    Kpi("expansion_mrr", "amount", "flow", _movement("expansion"), _movement_points("expansion")),
+    Kpi("contraction_mrr", "amount", "flow", _movement("contraction"), _movement_points("contraction")),
+    Kpi("churn_mrr", "amount", "flow", _movement("churn"), _movement_points("churn")),
+    Kpi("reactivation_mrr", "amount", "flow", _movement("reactivation"), _movement_points("reactivation")),
+    Kpi("net_new_mrr", "amount", "flow", _movement("net_new"), _movement_points("net_new")),
+    Kpi("customers", "count", "stock", _customers, _customers_points),
+    Kpi("arpa", "amount", "stock", _arpa, _arpa_points),
+    Kpi("logo_churn", "percent", "stock", _retention("logo_churn"), _retention_points("logo_churn")),
+    Kpi("revenue_churn", "percent", "stock", _retention("revenue_churn"), _retention_points("revenue_churn")),
+    Kpi("nrr", "percent", "stock", _retention("nrr"), _retention_points("nrr")),
+    Kpi("grr", "percent", "stock", _retention("grr"), _retention_points("grr")),
     Kpi("bookings", "amount", "flow", _amount(fk.bookings, flow=True)),
     Kpi("billings", "amount", "flow", _amount(fk.billings, flow=True)),
     Kpi("collections", "amount", "flow", _amount(fk.collections, flow=True)),
@@ -216,10 +281,13 @@ def kpi_series(name: str, first: date, last: date, *, interval: str = "month", s
     when `currency` is given (amount KPIs), and the KPI's own extras (e.g. gross margin's revenue)."""
     kpi = KPIS[name]
     scope = Scope(segment=segment or None, currency=currency or None)
-    points = []
-    for label, start, end in periods(first, last, interval):
-        points.append({"period": label, "from": start.isoformat(), "to": end.isoformat(),
-                       **kpi.compute(start, end, scope)})
+    spans = periods(first, last, interval)
+    if kpi.series:
+        values = kpi.series([(start, end) for _, start, end in spans], scope)
+    else:
+        values = [kpi.compute(start, end, scope) for _, start, end in spans]
+    points = [{"period": label, "from": start.isoformat(), "to": end.isoformat(), **value}
+              for (label, start, end), value in zip(spans, values, strict=True)]
     current = points[-1] if points else {}
     return {"name": name, "unit": kpi.unit, "kind": kpi.kind, "definition": kpi.definition,
             "currency": kpis._reporting(), "value": current.get("value"), "current": current, "points": points}

@@ -2,11 +2,14 @@
 Amounts are in the reporting currency, converted at the FX rate of each movement's day."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db import connection
+from django.db.models import Case, DateField, F, IntegerField, Q, Sum, Value, When
+from django.db.models.functions import TruncMonth
 
 from revops.kernel import money
 from revops.kernel.dates import add_months
@@ -53,11 +56,16 @@ def _q(value: Decimal) -> Decimal:
     return money.quantize(value, _reporting())
 
 
+# Segment fields that are not a plain column of the customer: how to reach them from it.
+SEGMENT_LOOKUPS = {"owner": "owner__username"}
+
+
 def scoped(rows, *, segment: dict | None = None, currency: str | None = None, customer_path: str = "customer__",
            currency_field: str = "currency"):
-    """`rows` restricted to a customer segment ({"size": "enterprise"}) and to records in one currency."""
+    """`rows` restricted to a customer segment ({"size": "enterprise"}; {"owner": "alice"}: the customers whose
+    owner, the team member, has that username) and to records in one currency."""
     if segment:
-        rows = rows.filter(**{f"{customer_path}{k}": v for k, v in segment.items()})
+        rows = rows.filter(**{f"{customer_path}{SEGMENT_LOOKUPS.get(k, k)}": v for k, v in segment.items()})
     if currency:
         rows = rows.filter(**{currency_field: currency})
     return rows
@@ -96,18 +104,78 @@ def mrr(day: date, *, segment: dict | None = None, currency: str | None = None, 
 
 def movements(first: date, last: date, *, segment: dict | None = None, currency: str | None = None,
               native: bool = False) -> dict:
+    return movement_windows([(first, last)], segment=segment, currency=currency, native=native)[0]
+
+
+def movement_windows(windows: list[tuple[date, date]], *, segment: dict | None = None, currency: str | None = None,
+                     native: bool = False) -> list[dict]:
+    """`movements(first, last)` for each of consecutive windows (each starting the day after the previous one
+    ends), in one query: the movements up to the last window's end summed per window and kind (those before
+    the first window in one bucket, the MRR at its start); each window's start and end are running sums of
+    those totals, so the figures are exactly those of `mrr` and `movements`."""
+    if not windows:
+        return []
     column, q = _column_and_rounding(currency, native)
-    start = mrr(first - timedelta(days=1), segment=segment, currency=currency, native=native)
-    rows = scoped(MrrMovement.objects.filter(date__gte=first, date__lte=last), segment=segment, currency=currency)
-    totals = defaultdict(lambda: ZERO)
-    for r in rows.values("kind").annotate(s=Sum(column)):
-        totals[r["kind"]] = r["s"] or ZERO
-    end = mrr(last, segment=segment, currency=currency, native=native)
-    new, exp, react = totals["new"], totals["expansion"], totals["reactivation"]
-    contr, churn = -totals["contraction"], -totals["churn"]
-    return {"from": first.isoformat(), "to": last.isoformat(), "start": q(start), "new": q(new),
-            "expansion": q(exp), "reactivation": q(react), "contraction": q(contr), "churn": q(churn),
-            "end": q(end), "ties": q(start + new + exp + react - contr - churn) == q(end)}
+    first, last = windows[0][0], windows[-1][1]
+    ends = [end for _, end in windows]
+    rows = scoped(MrrMovement.objects.filter(date__lte=last), segment=segment, currency=currency).order_by()
+    if len(windows) <= 64:  # each row's window in the database: a few rows back
+        bucket = Case(When(date__lt=first, then=Value(-1)),
+                      *[When(date__lte=end, then=Value(i)) for i, end in enumerate(ends)], output_field=IntegerField())
+        grouped = rows.annotate(bucket=bucket).values("bucket", "kind").annotate(s=Sum(column))
+        totals_rows = ((r["bucket"], r["kind"], r["s"]) for r in grouped)
+    else:  # many short windows (days, weeks): per day and kind, placed here
+        day = Case(When(date__lt=first, then=Value(None)), default=F("date"), output_field=DateField())
+        grouped = rows.annotate(day=day).values("day", "kind").annotate(s=Sum(column))
+        totals_rows = ((-1 if r["day"] is None else bisect_left(ends, r["day"]), r["kind"], r["s"]) for r in grouped)
+    per_window: list[dict] = [defaultdict(lambda: ZERO) for _ in windows]
+    start = ZERO
+    for i, kind, s in totals_rows:
+        if i < 0:
+            start += s or ZERO
+        else:
+            per_window[i][kind] += s or ZERO
+    out = []
+    for (w_first, w_last), totals in zip(windows, per_window, strict=True):
+        new, exp, react = totals["new"], totals["expansion"], totals["reactivation"]
+        contr, churn = -totals["contraction"], -totals["churn"]
+        end = start + new + exp + react - contr - churn
+        out.append({"from": w_first.isoformat(), "to": w_last.isoformat(), "start": q(start), "new": q(new),
+                    "expansion": q(exp), "reactivation": q(react), "contraction": q(contr), "churn": q(churn),
+                    "end": q(end), "ties": q(start + new + exp + react - contr - churn) == q(end)})
+        start = end
+    return out
+
+
+def customers_counts(days: list[date], *, segment: dict | None = None, currency: str | None = None) -> list[int]:
+    """`customers_count(day)` for each of `days` (ascending), in one query: per customer, the running sum of
+    its daily MRR changes; the days on which it crosses above zero (+1) or back to zero or below (−1), summed
+    by day; each count is the running total of those up to the day."""
+    if not days:
+        return []
+    if connection.vendor != "postgresql":  # raw SQL below: elsewhere (the SQLite demo) point by point
+        return [customers_count(day, segment=segment, currency=currency) for day in days]
+    per = (scoped(MrrMovement.objects.filter(date__lte=max(days)), segment=segment, currency=currency).order_by()
+           .values("customer_id", "date").annotate(d=Sum("amount_reporting")))
+    sql, params = per.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH per AS ({sql}),
+                run AS (SELECT customer_id, "date",
+                               CASE WHEN SUM(d) OVER (PARTITION BY customer_id ORDER BY "date") > 0 THEN 1 ELSE 0 END
+                               AS active FROM per),
+                flips AS (SELECT "date", active,
+                                 LAG(active, 1, 0) OVER (PARTITION BY customer_id ORDER BY "date") AS was FROM run)
+                SELECT "date", SUM(active - was) FROM flips WHERE active <> was GROUP BY "date" ORDER BY "date" """,
+            params)
+        changes = cursor.fetchall()
+    out, count, k = [], 0, 0
+    for day in days:
+        while k < len(changes) and changes[k][0] <= day:
+            count += int(changes[k][1])
+            k += 1
+        out.append(count)
+    return out
 
 
 def retention(day: date, *, segment: dict | None = None, currency: str | None = None) -> dict:
@@ -121,22 +189,62 @@ def retention(day: date, *, segment: dict | None = None, currency: str | None = 
     for customer_id, was, is_now in rows:
         before[customer_id], now[customer_id] = was, is_now or ZERO
     base = sum(before.values(), ZERO)
-    if not before or base <= 0:
-        return {"nrr": None, "grr": None, "logo_churn": None, "revenue_churn": None, "cohort": 0}
     kept = sum((now.get(c, ZERO) for c in before), ZERO)
     capped = sum((min(now.get(c, ZERO), v) for c, v in before.items()), ZERO)
     lost = sum(1 for c in before if now.get(c, ZERO) <= 0)
+    return _retention_figures(len(before), base, kept, capped, lost)
+
+
+def _retention_figures(cohort: int, base: Decimal, kept: Decimal, capped: Decimal, lost: int) -> dict:
+    if not cohort or base <= 0:
+        return {"nrr": None, "grr": None, "logo_churn": None, "revenue_churn": None, "cohort": 0}
     pct = Decimal("0.01")
     grr = (capped / base * 100).quantize(pct)
     return {"nrr": (kept / base * 100).quantize(pct), "grr": grr,
-            "logo_churn": (Decimal(lost) / len(before) * 100).quantize(pct), "revenue_churn": 100 - grr,
-            "cohort": len(before)}
+            "logo_churn": (Decimal(lost) / cohort * 100).quantize(pct), "revenue_churn": 100 - grr,
+            "cohort": cohort}
+
+
+def retentions(days: list[date], *, segment: dict | None = None, currency: str | None = None) -> list[dict]:
+    """`retention(day)` for each of `days`, in one query: per customer, its MRR as runs of days between two
+    changes (a running sum); for each day, the run holding it 12 months before (the cohort: MRR not zero)
+    and the one holding the day itself."""
+    if not days:
+        return []
+    if connection.vendor != "postgresql":  # raw SQL below: elsewhere (the SQLite demo) point by point
+        return [retention(day, segment=segment, currency=currency) for day in days]
+    per = (scoped(MrrMovement.objects.filter(date__lte=max(days)), segment=segment, currency=currency).order_by()
+           .values("customer_id", "date").annotate(d=Sum("amount_reporting")))
+    sql, params = per.query.sql_with_params()
+    points = ", ".join(["(%s, %s::date, %s::date)"] * len(days))
+    point_params = [v for i, day in enumerate(days) for v in (i, day, add_months(day, -12))]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH per AS ({sql}),
+                runs AS (SELECT customer_id, "date" AS since, LEAD("date") OVER w AS until, SUM(d) OVER w AS mrr
+                         FROM per WINDOW w AS (PARTITION BY customer_id ORDER BY "date")),
+                points (i, day, then_day) AS (VALUES {points}),
+                was AS (SELECT p.i, p.day, r.customer_id, r.mrr FROM points p JOIN runs r
+                        ON r.since <= p.then_day AND (r.until IS NULL OR r.until > p.then_day) WHERE r.mrr <> 0)
+                SELECT was.i, COUNT(*), SUM(was.mrr), SUM(COALESCE(now.mrr, 0)),
+                       SUM(LEAST(COALESCE(now.mrr, 0), was.mrr)),
+                       SUM(CASE WHEN COALESCE(now.mrr, 0) <= 0 THEN 1 ELSE 0 END)
+                FROM was LEFT JOIN runs now ON now.customer_id = was.customer_id AND now.since <= was.day
+                     AND (now.until IS NULL OR now.until > was.day)
+                GROUP BY was.i""",
+            [*params, *point_params])
+        found = {row[0]: row[1:] for row in cursor.fetchall()}
+    out = []
+    for i in range(len(days)):
+        cohort, base, kept, capped, lost = found.get(i, (0, ZERO, ZERO, ZERO, 0))
+        out.append(_retention_figures(int(cohort), Decimal(base), Decimal(kept), Decimal(capped), int(lost)))
+    return out
 
 
 def snapshot(day: date, *, segment: dict | None = None) -> dict:
-    by_customer = mrr_by_customer(day, segment=segment)
-    m = _q(sum(by_customer.values(), ZERO))
-    customers = sum(1 for v in by_customer.values() if v > 0)
+    # Summed and counted in the database: no row per customer comes back.
+    m = mrr(day, segment=segment)
+    customers = customers_count(day, segment=segment)
     month_start = day.replace(day=1)
     return {"as_of": day.isoformat(), "currency": _reporting(), "mrr": m, "arr": _q(m * 12),
             "customers": customers, "arpa": _q(m / customers) if customers else _q(ZERO),
@@ -144,13 +252,13 @@ def snapshot(day: date, *, segment: dict | None = None) -> dict:
 
 
 def mrr_series(first: date, last: date, *, segment: dict | None = None, currency: str | None = None) -> list[dict]:
-    """Month by month: MRR at each month end and the month's movements."""
-    out, month = [], first.replace(day=1)
+    """Month by month: MRR at each month end and the month's movements (one query: `movement_windows`)."""
+    windows, month = [], first.replace(day=1)
     while month <= last:
-        end = min(add_months(month, 1) - timedelta(days=1), last)
-        out.append({"month": month.isoformat()[:7], **movements(month, end, segment=segment, currency=currency)})
+        windows.append((month, min(add_months(month, 1) - timedelta(days=1), last)))
         month = add_months(month, 1)
-    return out
+    return [{"month": w_first.isoformat()[:7], **m} for (w_first, _), m in
+            zip(windows, movement_windows(windows, segment=segment, currency=currency), strict=True)]
 
 
 DEFINITIONS["cohorts"] = (
@@ -160,24 +268,37 @@ DEFINITIONS["cohorts"] = (
 
 
 def cohorts(first: date, last: date, *, months_after: int = 12) -> list[dict]:
-    """Retention by start month for cohorts starting in [first, last] (reporting currency)."""
+    """Retention by start month for cohorts starting in [first, last] (reporting currency). Two queries:
+    the cohorts' members, then their movements summed per customer and month; each cohort's MRR at a
+    month end is the running sum of its members' monthly totals."""
     starts = (MrrMovement.objects.filter(kind=MrrMovement.Kind.NEW, date__gte=first.replace(day=1), date__lte=last)
               .values_list("customer_id", "date"))
     by_month: dict[date, set[int]] = defaultdict(set)
+    cohorts_of: dict[int, set[date]] = defaultdict(set)
     for customer_id, day in starts:
         by_month[day.replace(day=1)].add(customer_id)
-    rows = []
+        cohorts_of[customer_id].add(day.replace(day=1))
+    if not by_month:
+        return []
+    upto = add_months(max(by_month), 1) - timedelta(days=1)  # the last cohort's first month end
+    # per cohort: its members' MRR changes by month (those before its start month in that month: its base)
+    deltas: dict[date, dict[date, Decimal]] = {m: defaultdict(lambda: ZERO) for m in by_month}
+    rows = (MrrMovement.objects.filter(customer_id__in=list(cohorts_of), date__lte=max(upto, last)).order_by()
+            .annotate(month=TruncMonth("date")).values("customer_id", "month").annotate(s=Sum("amount_reporting")))
+    for r in rows:
+        for cohort in cohorts_of[r["customer_id"]]:
+            deltas[cohort][max(r["month"], cohort)] += r["s"] or ZERO
+    out = []
     for month in sorted(by_month):
-        members = by_month[month]
-        base_day = add_months(month, 1) - timedelta(days=1)
-        base = sum((v for c, v in mrr_by_customer(base_day).items() if c in members), ZERO)
-        retained = []
+        members, changes = by_month[month], deltas[month]
+        base = changes[month]
+        retained, now = [], base
         for k in range(1, months_after + 1):
             end = add_months(month, k + 1) - timedelta(days=1)
             if end > last:  # only month-ends inside the window
                 break
-            now = sum((v for c, v in mrr_by_customer(end).items() if c in members), ZERO)
+            now += changes[add_months(month, k)]
             retained.append((now / base * 100).quantize(Decimal("0.1")) if base > 0 else None)
-        rows.append({"cohort": month.isoformat()[:7], "customers": len(members), "starting_mrr": _q(base),
-                     "retention": retained})
-    return rows
+        out.append({"cohort": month.isoformat()[:7], "customers": len(members), "starting_mrr": _q(base),
+                    "retention": retained})
+    return out

@@ -19,6 +19,9 @@ All figures are exact Decimals in the reporting currency (customers: a count), r
     shortfall_percent = max(target − projected, 0) ÷ target × 100, to 0.01 (None when the target is 0
                      or nothing is projected yet) — what the target_shortfall alert compares
 
+The segment may be a team member: segment_field "owner", segment_value the username of the customers' owner
+(kpis.scoped), e.g. "Q3 new MRR 50,000.00 for alice" counts only the movements of the customers alice owns.
+
 Example: a Q1 new-MRR target of 1,000.00 (90 days) with 400.00 achieved on day 45 → 45 days left,
 percent 40.00, pace (1,000.00 − 400.00) ÷ 45 = 13.33 a day, projected 0 + 400.00 × 90 ÷ 45 = 800.00,
 shortfall (1,000.00 − 800.00) ÷ 1,000.00 = 20.00 %.
@@ -42,13 +45,12 @@ def _actual(target: KpiTarget, day: date) -> Decimal:
     if target.kpi == KpiTarget.Kpi.NEW_MRR:
         if day < target.period_start:
             return kpis._q(ZERO)
-        rows = MrrMovement.objects.filter(date__gte=target.period_start, date__lte=day,
-                                          kind__in=[MrrMovement.Kind.NEW, MrrMovement.Kind.REACTIVATION])
-        if segment:
-            rows = rows.filter(**{f"customer__{k}": v for k, v in segment.items()})
+        rows = kpis.scoped(MrrMovement.objects.filter(date__gte=target.period_start, date__lte=day,
+                                                      kind__in=[MrrMovement.Kind.NEW, MrrMovement.Kind.REACTIVATION]),
+                           segment=segment)
         return kpis._q(rows.aggregate(s=Sum("amount_reporting"))["s"] or ZERO)
     if target.kpi == KpiTarget.Kpi.CUSTOMERS:
-        return Decimal(sum(1 for v in kpis.mrr_by_customer(day, segment=segment).values() if v > 0))
+        return Decimal(kpis.customers_count(day, segment=segment))
     m = kpis.mrr(day, segment=segment)
     return kpis._q(m * 12) if target.kpi == KpiTarget.Kpi.ARR else m
 

@@ -166,6 +166,8 @@ SPECTACULAR_SETTINGS = {
         "ContractStatusEnum": "contracts.models.Contract.Status",
         "InboundMessageStatusEnum": "integrations.models.InboundMessage.Status",
         "AcquisitionChannelEnum": "customers.models.Customer.Channel",  # customers and acquisition spend
+        "KpiTargetSegmentFieldEnum": "analytics.models.KpiTarget.SegmentField",  # with owner (team member)
+        "SegmentScopeFieldEnum": "analytics.models.SegmentScope.CHOICES",  # cost / spend entries: no owner
     },
 }
 

@@ -190,3 +190,64 @@ def test_forecast_api(book, make_user, api_client_for):
         assert response.status_code == 400, url
         assert name in response.json()["error"]["fields"], url
     assert api_client_for(None).get("/api/v1/forecast/").status_code in (401, 403)
+
+
+@pytest.fixture
+def segmented(book, make_user):
+    """C-1 and the sent quote Q-2 belong to an enterprise customer owned by carol; C-2 to an smb one; the
+    draft Q-1 and the pending Q-3 to mid-size ones."""
+    carol = make_user("sales_rep", username="carol")
+    c1 = book.contract.customer
+    q2 = Quote.objects.get(number="Q-2").customer
+    type(c1).objects.filter(pk__in=[c1.pk, q2.pk]).update(size="enterprise", owner=carol)
+    type(c1).objects.filter(pk=Contract.objects.get(number="C-2").customer_id).update(size="smb")
+    type(c1).objects.filter(pk__in=Quote.objects.filter(number__in=["Q-1", "Q-3"]).values("customer_id")).update(
+        size="mid")
+    return c1
+
+
+def test_revenue_forecast_for_a_segment(segmented):
+    result = fc.revenue_forecast(AS_OF, segment={"size": "enterprise"})
+    months = {r["month"]: (r["contracted"], r["renewals"], r["pipeline"], r["total"]) for r in result["months"]}
+    # contracted: C-1's 100.00 in March–June; renewals: C-1 only, 90.00 from July (not C-2's 132.00);
+    # pipeline: Q-2 only, 50.00 × 0.7 = 35.00 every month (not the draft's 10.00 nor the pending 60.00)
+    assert months["2027-03"] == (D("100.00"), D("0.00"), D("35.00"), D("135.00"))
+    assert months["2027-04"] == (D("100.00"), D("0.00"), D("35.00"), D("135.00"))
+    assert months["2027-10"] == (D("0.00"), D("90.00"), D("35.00"), D("125.00"))
+    assert months["2028-02"] == (D("0.00"), D("90.00"), D("35.00"), D("125.00"))
+    # 4 × 100; 8 × 90; 12 × 35
+    assert (result["totals"]["contracted"], result["totals"]["renewals"], result["totals"]["pipeline"],
+            result["totals"]["total"]) == (D("400.00"), D("720.00"), D("420.00"), D("1540.00"))
+    smb = fc.revenue_forecast(AS_OF, segment={"size": "smb"})["totals"]
+    # C-2 renews from October: 132.00 × 5
+    assert (smb["contracted"], smb["renewals"], smb["pipeline"]) == (D("0.00"), D("660.00"), D("0.00"))
+    assert fc.revenue_forecast(AS_OF, segment={"owner": "carol"})["totals"] == result["totals"]
+    back = fc.backtest(date(2028, 3, 15), segment={"size": "enterprise"})["months"][0]
+    assert (back["contracted"], back["actual"]) == (D("100.00"), D("0.00"))
+    assert fc.backtest(date(2028, 3, 15), segment={"size": "smb"})["months"][0]["contracted"] == D("0.00")
+
+
+def test_cash_forecast_for_a_segment(segmented):
+    other = CustomerFactory(size="smb")
+    invoice(segmented, "issued", date(2027, 3, 16), "40.00")  # week 0
+    invoice(other, "issued", date(2027, 3, 16), "300.00")
+    result = fc.cash_forecast(AS_OF, weeks=2, segment={"size": "enterprise"})
+    assert ([w["amount"] for w in result["weeks"]], result["total"]) == ([D("40.00"), D("0.00")], D("40.00"))
+    assert fc.cash_forecast(AS_OF, weeks=2)["total"] == D("340.00")
+
+
+@pytest.mark.urls(__name__)
+def test_forecast_api_by_segment(segmented, make_user, api_client_for):
+    client = api_client_for(make_user("finance"))
+    body = client.get("/api/v1/forecast/?as_of=2027-03-15&segment=owner:carol").json()
+    assert body["segment"] == {"owner": "carol"}
+    assert (body["totals"]["renewals"], body["totals"]["total"]) == ("720.00", "1540.00")
+    assert client.get("/api/v1/forecast/?as_of=2027-03-15&segment=size:smb").json()["totals"]["total"] == "660.00"
+    assert client.get("/api/v1/forecast/cash/?as_of=2027-03-15&segment=size:enterprise").json()["total"] == "0.00"
+    back = client.get("/api/v1/forecast/backtest/?as_of=2028-03-15&segment=size:enterprise").json()
+    assert back["months"][0]["contracted"] == "100.00"
+    for url in ("/api/v1/forecast/?segment=size:giant", "/api/v1/forecast/?segment=owner:nobody",
+                "/api/v1/forecast/cash/?segment=colour:red"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "segment" in response.json()["error"]["fields"], url

@@ -11,16 +11,19 @@ EUR is worth 1.10 USD from 2026-12-31 and 1.20 from 2027-02-01 (the reporting cu
       C 2027-03-05 churn        −50.00 USD  →  −50.00
     MRR at month end: January 370.00, February 300.00, March 250.00
 """
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from analytics.models import MrrMovement
-from analytics.services import kpi_series
+from analytics.services import kpi_series, kpis
 from billing.models import Invoice, Payment, PaymentAllocation
 from quotes.models import Quote
 from recognition.models import Account, AccountingPeriod, FxRate, JournalEntry, JournalLine
+from revops.kernel.dates import add_months
 from tests.factories import ContactFactory, CustomerFactory, PriceBookFactory
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +252,66 @@ def test_every_kpi_has_a_definition_and_answers(book, api):
         body = api(f"/api/v1/kpis/{name}/?from=2027-03&to=2027-03&segment=size:enterprise&currency=USD").json()
         assert body["definition"] == kpi_series.definition(name), name
         assert len(body["points"]) == 1, name
+
+
+@pytest.fixture
+def three_customers():
+    return (CustomerFactory(currency="USD", size="enterprise"), CustomerFactory(currency="EUR", size="smb"),
+            CustomerFactory(currency="USD", size="smb"))
+
+
+changes = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 200), st.sampled_from(["USD", "EUR"]),
+                             st.integers(-300, 300).filter(bool)), max_size=15)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=changes, span=st.tuples(st.integers(0, 200), st.integers(0, 120)),
+       interval=st.sampled_from(kpi_series.INTERVALS), scope=st.sampled_from([
+           kpi_series.Scope(), kpi_series.Scope(segment={"size": "smb"}), kpi_series.Scope(currency="EUR")]))
+@example(steps=[(0, 1, "USD", 100), (1, 5, "EUR", 250), (0, 40, "USD", -100), (2, 70, "USD", 30), (0, 90, "USD", 80)],
+         span=(3, 110), interval="day", scope=kpi_series.Scope())  # more than 64 windows: placed per day
+def test_the_one_query_series_equal_the_point_by_point_figures(three_customers, steps, span, interval, scope):
+    """Every KPI computed for all points at once (movement_windows, customers_counts) gives exactly the
+    figures of the per-point computation, and the windows' totals are the movements' sums (day 0 = 2027-01-01)."""
+    MrrMovement.objects.all().delete()
+    seen, rows = set(), []  # (customer, day, currency, amount, reporting amount)
+    for who, day, currency, cents in steps:
+        if (who, day, currency) not in seen:
+            seen.add((who, day, currency))
+            amount = D(cents) / 100
+            reporting = (amount * D("1.10")).quantize(D("0.01")) if currency == "EUR" else amount
+            rows.append((three_customers[who], date(2027, 1, 1) + timedelta(days=day), currency, amount, reporting))
+            move(three_customers[who], rows[-1][1], "new" if cents > 0 else "churn", str(amount), str(reporting),
+                 currency)
+    first = date(2027, 1, 1) + timedelta(days=span[0])
+    spans = [(s, e) for _, s, e in kpi_series.periods(first, first + timedelta(days=span[1]), interval)]
+    for name, kpi in kpi_series.KPIS.items():
+        if kpi.series:
+            assert kpi.series(spans, scope) == [kpi.compute(s, e, scope) for s, e in spans], name
+    in_scope = [r for r in rows if (not scope.segment or r[0].size == "smb") and (not scope.currency or r[2] == "EUR")]
+    col = 3 if scope.currency else 4  # native amounts in the one currency, else the reporting ones
+    windows = kpis.movement_windows(spans, segment=scope.segment, currency=scope.currency, native=bool(scope.currency))
+    for (s, e), w in zip(spans, windows, strict=True):
+        assert w["start"] == sum((r[col] for r in in_scope if r[1] < s), D("0.00"))
+        assert w["end"] == sum((r[col] for r in in_scope if r[1] <= e), D("0.00"))
+        assert w["new"] == sum((r[col] for r in in_scope if s <= r[1] <= e and r[3] > 0), D("0.00"))
+        assert w["ties"]
+    ends = [e for _, e in spans]
+    expected = [sum(1 for c in three_customers
+                    if sum((r[4] for r in in_scope if r[0] == c and r[1] <= e), D(0)) > 0) for e in ends]
+    assert kpis.customers_counts(ends, segment=scope.segment, currency=scope.currency) == expected
+    # cohorts (two queries) against the month-end by month-end definition
+    last = first + timedelta(days=span[1])
+    expected_cohorts = []
+    for month in sorted({r[1].replace(day=1) for r in rows if r[3] > 0 and first.replace(day=1) <= r[1] <= last}):
+        members = {r[0].pk for r in rows if r[3] > 0 and r[1].replace(day=1) == month and r[1] <= last}
+
+        def members_mrr(day, members=members):
+            return sum((v for c, v in kpis.mrr_by_customer(day).items() if c in members), D(0))
+
+        base = members_mrr(add_months(month, 1) - timedelta(days=1))
+        retained = [(members_mrr(add_months(month, k + 1) - timedelta(days=1)) / base * 100).quantize(D("0.1"))
+                    if base > 0 else None for k in range(1, 4) if add_months(month, k + 1) - timedelta(days=1) <= last]
+        expected_cohorts.append((month.isoformat()[:7], len(members), kpis._q(base), retained))
+    assert [(c["cohort"], c["customers"], c["starting_mrr"], c["retention"])
+            for c in kpis.cohorts(first, last, months_after=3)] == expected_cohorts
