@@ -1,5 +1,6 @@
 """SaaS KPIs from the MRR rollup, each with its definition next to it (shown on pages and in the API).
-Amounts are in the reporting currency, converted at the FX rate of each movement's day."""
+Amounts are in the reporting currency: each customer's MRR valued at the FX rate of its latest movement
+(analytics/services/mrr.py reporting_amounts)."""
 from __future__ import annotations
 
 from bisect import bisect_left

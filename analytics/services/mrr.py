@@ -97,15 +97,30 @@ def _reporting(amount: Decimal, currency: str, day: date) -> Decimal:
     return money.quantize(amount * fx_rate(currency, day), reporting_currency())
 
 
+def reporting_amounts(computed: list[Movement]) -> list[Decimal]:
+    """Each movement's change in the reporting currency: the customer's MRR after it, valued at the day's FX
+    rate, less its MRR before, as valued at the previous movement. So a customer's reporting MRR is always its
+    MRR at the rate of its last change — exactly zero once it has churned, never negative — and the
+    movements still add up to it. An FX move between two changes shows in the later movement's amount."""
+    valued: dict[str, Decimal] = {}
+    out = []
+    for m in computed:
+        after = _reporting(m.after, m.currency, m.date)
+        out.append(after - valued.get(m.currency, ZERO))
+        valued[m.currency] = after
+    return out
+
+
 def customer_refresh(*, customer_id: int) -> int:
     """Rebuild one customer's movements from its contracts; returns how many there are."""
     computed = movements(mrr_timeline(customer_id))
+    reporting = reporting_amounts(computed)
     with transaction.atomic():
         MrrMovement.objects.filter(customer_id=customer_id).delete()
         MrrMovement.objects.bulk_create([
             MrrMovement(customer_id=customer_id, date=m.date, currency=m.currency, kind=m.kind, amount=m.amount,
-                        mrr_before=m.before, mrr_after=m.after,
-                        amount_reporting=_reporting(m.amount, m.currency, m.date)) for m in computed])
+                        mrr_before=m.before, mrr_after=m.after, amount_reporting=amount)
+            for m, amount in zip(computed, reporting, strict=True)])
     return len(computed)
 
 

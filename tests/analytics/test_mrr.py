@@ -55,6 +55,29 @@ def test_one_customer_across_a_year(seats, finance_user):
     assert verify() == []
 
 
+def test_a_foreign_currency_customer_is_valued_at_the_rate_of_its_latest_change(seats, finance_user):
+    from recognition.models import FxRate
+
+    FxRate.objects.create(currency="EUR", date=date(2026, 12, 31), rate=D("1.10"))
+    FxRate.objects.create(currency="EUR", date=date(2027, 2, 1), rate=D("1.20"))
+    FxRate.objects.create(currency="EUR", date=date(2027, 3, 1), rate=D("0.90"))
+    customer = CustomerFactory(currency="EUR")
+    contract = contract_create(customer=customer, start_date=date(2027, 1, 15), term_months=12, by=finance_user,
+                               currency="EUR", lines=[LineSpec(seats, D(20), D("10.00"))])  # 200.00 EUR
+    contract_amend(contract_id=contract.pk, effective_date=date(2027, 2, 20), by=finance_user,
+                   changes=[{"line": contract.lines.get().pk, "quantity": "10"}])  # 100.00 EUR
+    contract_terminate(contract_id=contract.pk, effective_date=date(2027, 3, 4), reason="budget", by=finance_user)
+    deliver_pending()
+    # new: 200 × 1.10 = 220.00; contraction: 100 × 1.20 = 120.00 after, so −100.00 (the FX move included);
+    # churn: back to exactly zero, −120.00 — whatever the rate on the day (0.90 here).
+    assert list(MrrMovement.objects.order_by("date").values_list("kind", "amount", "amount_reporting")) == [
+        ("new", D("200.00"), D("220.00")), ("contraction", D("-100.00"), D("-100.00")),
+        ("churn", D("-100.00"), D("-120.00"))]
+    assert [kpis.mrr(day) for day in (date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31))] == [
+        D("220.00"), D("120.00"), D("0.00")]
+    assert kpis.mrr_by_customer(date(2027, 3, 31)) == {}
+
+
 def test_retention_over_a_known_cohort(seats, finance_user):
     a, b, c = (CustomerFactory(currency="USD") for _ in range(3))
     for customer, qty in ((a, 10), (b, 10), (c, 10)):
