@@ -1,7 +1,8 @@
 """Demo data of the analytics areas: each area's own demo module adds its part."""
 from revops.kernel.demo import seed_parts
 
-AREA_DEMOS = ["analytics.demo_profitability", "analytics.demo_customer360", "analytics.demo_insights"]
+AREA_DEMOS = ["analytics.demo_profitability", "analytics.demo_customer360", "analytics.demo_insights",
+              "analytics.demo_targets_alerts"]
 
 
 def seed(ctx) -> None:
