@@ -160,6 +160,11 @@ def _segment_choices(name: str) -> list[tuple[str, str]]:
         values = (Customer.objects.exclude(industry="").values_list("industry", flat=True).distinct()
                   .order_by("industry"))
         return [(v, v) for v in values]
+    if name == "owner":  # the team members who own customers
+        owners = (Customer.objects.filter(owner__isnull=False).values_list("owner__username", "owner__first_name",
+                                                                           "owner__last_name").distinct()
+                  .order_by("owner__first_name", "owner__username"))
+        return [(u, f"{first} {last}".strip() or u) for u, first, last in owners]
     return {"size": Customer.Size.choices, "region": Customer.Region.choices,
             "acquisition_channel": Customer.Channel.choices}[name]
 

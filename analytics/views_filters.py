@@ -18,9 +18,8 @@ from revops.kernel.dates import add_months, month_start
 from .models import KpiTarget
 from .services import kpis
 
-# size, region, industry, acquisition_channel (the team-member scope is for targets)
-SEGMENT_FIELDS = [f for f in KpiTarget.SegmentField.values if f and f != KpiTarget.SegmentField.OWNER]
-SEGMENT_LABELS = dict(KpiTarget.SegmentField.choices)
+SEGMENT_FIELDS = [f for f in KpiTarget.SegmentField.values if f]  # size, region, industry, channel, owner
+SEGMENT_LABELS = {**dict(KpiTarget.SegmentField.choices), KpiTarget.SegmentField.OWNER: "Owner"}
 
 
 def _month(raw: str | None) -> date | None:

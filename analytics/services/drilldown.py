@@ -77,7 +77,7 @@ def _rates(day: date | None = None):
 
 
 def _segmented(rows, segment: dict | None, prefix: str = "customer__"):
-    return rows.filter(**{f"{prefix}{k}": v for k, v in segment.items()}) if segment else rows
+    return kpis.scoped(rows, segment=segment, customer_path=prefix)
 
 
 def _drill(kind: str, title: str, definition: str) -> Drill:

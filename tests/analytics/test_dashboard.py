@@ -83,6 +83,20 @@ def test_the_segment_filter_narrows_the_tiles(client, make_user, book):
     assert "/analytics/drill/mrr/?from=2026-04&amp;to=2027-03&amp;size=smb&amp;region=na" in smb_na
 
 
+def test_the_owner_filter_shows_one_team_members_customers(client, make_user, book, sales_rep):
+    from customers.models import Customer
+
+    Customer.objects.filter(pk=book.pk).update(owner=sales_rep)  # the enterprise customer, 250.00 MRR
+    with time_machine.travel(date(2027, 3, 10)):
+        client.force_login(make_user("sales_manager"))
+        page = client.get("/analytics/?audience=sales").text
+        theirs = client.get(f"/analytics/tiles/?audience=sales&owner={sales_rep.username}").text
+        drill = client.get(f"/analytics/drill/mrr/?from=2027-03&to=2027-03&owner={sales_rep.username}").text
+    assert f'<option value="{sales_rep.username}"' in page
+    assert tile(theirs, "mrr") == "$250.00" and tile(theirs, "customers") == "1"
+    assert book.name in drill and "$40.00" not in drill
+
+
 def test_the_period_filter_moves_the_day_of_the_tiles(client, make_user, book):
     with time_machine.travel(date(2027, 3, 10)):
         client.force_login(make_user("admin"))
