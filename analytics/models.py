@@ -232,3 +232,35 @@ class AcquisitionSpend(SegmentScope):
 
     def __str__(self) -> str:
         return f"{self.period:%Y-%m} {self.channel} {self.category} {self.amount} {self.currency}"
+
+
+class CostShare(models.Model):
+    """The shared service costs of a month, split over the customers (analytics.services.cost_allocation):
+    one row per (month, customer) with the customer's part, and one row per month without a customer that
+    holds what nobody could carry and whether the month is current. Stored so that one customer's cost to
+    serve does not re-split every customer's. PostgreSQL triggers (migration 0005) blank a month row's
+    `inputs` when an input of that month changes; the next read re-splits those months only. Always
+    rebuildable from the source records (`cost_allocation.cost_shares_verify`)."""
+
+    month = models.DateField(help_text="First day of the month.")
+    # no database constraint: a re-split inserts ~10,000 rows a month and the per-row foreign-key checks cost
+    # more than the split itself; Django still deletes a customer's rows with it (CASCADE) and the triggers
+    # mark every month stale when a customer is deleted
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                 db_constraint=False, db_index=False,
+                                 help_text="Blank: the month's row (unallocated amount and whether it is current).")
+    amount_reporting = AmountField(help_text="The part, in the reporting currency.")
+    inputs = models.CharField(max_length=500, blank=True, default="",
+                              help_text="The month row: 'current:<reporting currency>' once split; blank when an "
+                                        "input changed since.")
+
+    class Meta:
+        ordering = ["month", "customer_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "month"], name="cost_share_once_a_month"),
+            models.UniqueConstraint(fields=["month"], condition=models.Q(customer__isnull=True),
+                                    name="cost_share_one_month_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.customer_id}: {self.amount_reporting}"

@@ -124,7 +124,7 @@ def _time(label: str, fn) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    cache.clear()  # the first call is cold (risk: the support shares are computed, then cached)
+    cache.clear()  # the first call is cold (other insights cache; risk's support shares read the stored cost split)
     with CaptureQueriesContext(connection) as ctx:
         started = time.perf_counter()
         fn()

@@ -5,7 +5,7 @@ listed with its points so anyone can see why a customer scores what it does.
 |---|---|
 | usage trend — daily average of the last 30 days vs the 90 days before, worst meter (Σ event values; for count meters the number of events) | drop ≥ 50 %: 25 · ≥ 25 %: 15 · ≥ 10 %: 5 |
 | overdue invoices — issued or partly paid, due before the day, amount due > 0 | oldest 1–30 days: 10 · 31–60: 20 · > 60: 30; +5 with 2 or more invoices (at most 35) |
-| support cost share — cost to serve ÷ revenue over the last 3 months (analytics.services.profitability; cached ≤ 10 min) | ≥ 30 %: 20 · ≥ 15 %: 10 |
+| support cost share — cost to serve ÷ revenue over the last 3 months (analytics.services.profitability, over the stored split of shared costs) | ≥ 30 %: 20 · ≥ 15 %: 10 |
 | renewal proximity — an active contract ending within 90 days with no renewal under way (not auto-renewing, not renewed, no renewal quote submitted) | ≤ 30 days: 20 · ≤ 60: 15 · ≤ 90: 10 |
 
 Level: 0–29 low, 30–59 medium, 60–100 high. `risk_table` computes every factor for every customer with
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Min, Q, Sum
 
 from customers.models import Customer
 from revops.kernel import money
@@ -123,50 +123,34 @@ def _support_window(day: date) -> tuple[date, date]:
     return add_months(day.replace(day=1), -3), day
 
 
-SUPPORT_CACHE_SECONDS = 600
-
-
-def _support_version(first: date, last: date) -> tuple | None:
-    """What the shares depend on, cheaply (three aggregate queries); None when no cost to serve is entered."""
-    from recognition.models import JournalEntry
-
-    from ..models import ServiceCost, SupportVolume
-
-    costs = ServiceCost.objects.filter(period__gte=first.replace(day=1), period__lte=last).aggregate(
-        n=Count("id"), top=Max("id"), total=Sum("amount"))
-    if not costs["n"]:
-        return None
-    tickets = SupportVolume.objects.filter(period__gte=first.replace(day=1), period__lte=last).aggregate(
-        n=Count("id"), top=Max("id"), total=Sum("tickets"))
-    journal = JournalEntry.objects.aggregate(top=Max("id"))["top"]
-    return (costs["n"], costs["top"], str(costs["total"]), tickets["n"], tickets["top"], tickets["total"], journal)
-
-
 def _support_shares(ids: list[int] | None, day: date) -> dict[int, Decimal]:
-    """{customer: cost to serve ÷ revenue, in %} over the support window, for customers with revenue.
+    """{customer: cost to serve ÷ revenue, in %} over the support window, for customers with revenue: the
+    same fraction, to 4 places, as analytics.services.profitability's `customer_cost_to_serve_share`, × 100.
 
-    From analytics.services.profitability's computation for every customer (shared costs are allocated over
-    everyone, so one customer costs about as much as all): the same fraction, to 4 places, as its
-    `customer_cost_to_serve_share`, × 100. Cached for up to SUPPORT_CACHE_SECONDS, keyed by what it depends
-    on (costs, tickets, journal entries), so the table and one customer's score agree and a new cost or
-    revenue entry is seen at once; no cost entered → no share at all, and no computation."""
-    from django.core.cache import cache
-
+    No cache: the shared costs' split is stored (analytics.services.cost_allocation, CostShare), so one
+    customer's share costs a handful of indexed queries and the table one computation over everyone. No cost
+    entered in the window → no share at all, and no computation."""
+    from ..models import ServiceCost
     from . import profitability
 
     first, last = _support_window(day)
-    version = _support_version(first, last)
-    if version is None:
+    if not ServiceCost.objects.filter(period__gte=first, period__lte=last).exists():
         return {}
-    key = f"insights:support-shares:{first}:{last}:" + "-".join(map(str, version))
-    shares = cache.get(key)
-    if shares is None:
+    if ids is not None and len(ids) <= FEW:
         shares = {}
-        for customer_id, m in profitability.compute(first=first, last=last).customers.items():
-            if m.revenue > 0:
-                shares[customer_id] = (m.cost_to_serve / m.revenue).quantize(Decimal("0.0001")) * 100
-        cache.set(key, shares, SUPPORT_CACHE_SECONDS)
+        for customer_id in ids:
+            share = profitability.customer_cost_to_serve_share(customer_id=customer_id, first=first, last=last)
+            if share is not None:
+                shares[customer_id] = share * 100
+        return shares
+    shares = {}
+    for customer_id, m in profitability.compute(first=first, last=last).customers.items():
+        if m.revenue > 0:
+            shares[customer_id] = (m.cost_to_serve / m.revenue).quantize(Decimal("0.0001")) * 100
     return shares if ids is None else {k: shares[k] for k in ids if k in shares}
+
+
+FEW = 5  # up to this many customers, their shares one by one; more: one computation over everyone
 
 
 def _support_factor(ids: Iterable[int] | None, day: date) -> dict[int, tuple[int, str]]:

@@ -7,11 +7,16 @@ customer) and allocated over that segment's customers for its month by its drive
                  version (non-draft contracts) overlapping the month;
   revenue_share  each customer's recognized revenue that month (reporting currency; a negative month
                  counts as zero).
-The split is `revops.kernel.money.allocate` (largest remainder), so the parts sum exactly to the cost.
+The split is largest remainder in minor units (`largest_remainder`: revops.kernel.money.allocate's rule with
+the remainders compared exactly), so the parts sum exactly to the cost.
 Fallback when the driver total is zero (no tickets, seats or revenue in the segment that month): the cost
 is split in equal parts over the segment's active customers that month (a recurring contract line
 overlapping the month). When the segment has no active customer either, the cost stays unallocated and
 is reported as such (never silently dropped).
+
+On PostgreSQL the split is stored by month (analytics.models.CostShare) and re-split only for the months
+whose inputs changed (marked by triggers): see "the stored split" below for why and how. Elsewhere (the
+SQLite demo) `_split` computes it on each read.
 """
 from __future__ import annotations
 
@@ -50,14 +55,34 @@ def allocate_cost(*, amount: Decimal, currency: str, weights: Mapping[int, Decim
     Customers with a zero weight get nothing (largest remainder never gives them a unit), so they are
     left out of the split; ties in the remainder go to the lower customer id (deterministic)."""
     positive = sorted((pk, w) for pk, w in weights.items() if w > 0)
-    if positive:
-        parts = money.allocate(amount, [w for _pk, w in positive], currency)
-        return {pk: part for (pk, _w), part in zip(positive, parts, strict=True)}
-    equal = sorted(set(fallback))
-    if not equal:
+    if not positive:
+        positive = [(pk, Decimal(1)) for pk in sorted(set(fallback))]
+    if not positive:
         return {}
-    parts = money.allocate(amount, [1] * len(equal), currency)
-    return dict(zip(equal, parts, strict=True))
+    parts = largest_remainder(amount, [w for _pk, w in positive], currency)
+    return {pk: part for (pk, _w), part in zip(positive, parts, strict=True)}
+
+
+def largest_remainder(total: Decimal, weights: list[Decimal], currency: str) -> list[Decimal]:
+    """revops.kernel.money.allocate's split (largest remainder in minor units, ties to the earlier weight)
+    with the remainders compared exactly, in integers: money.allocate compares them as 28-digit decimals,
+    which on a true tie of repeating fractions (1/3 of 5,493 and 1/3 of 624) can favour the smaller number
+    instead of the earlier weight. Equal to money.allocate everywhere else; the SQL split (SPLIT_SQL) does
+    the same integer arithmetic, so both give the same parts. Weights > 0, total >= 0."""
+    unit = Decimal(1).scaleb(-money.minor_units(currency))
+    units = int((money.quantize(total, currency) / unit).to_integral_value())
+    weights = [w if isinstance(w, Decimal) else Decimal(w) for w in weights]
+    exponent = min(w.as_tuple().exponent for w in weights)
+    ints = [int(w.scaleb(-exponent)) if exponent < 0 else int(w) for w in weights]  # exact: scaleb moves the point
+    whole = sum(ints)
+    floors, remainders = [], []
+    for w in ints:
+        q, r = divmod(units * w, whole)
+        floors.append(q)
+        remainders.append(r)
+    for i in sorted(range(len(ints)), key=lambda i: (-remainders[i], i))[:units - sum(floors)]:
+        floors[i] += 1
+    return [Decimal(n) * unit for n in floors]
 
 
 def in_segment(attrs: Mapping[str, str], segment_field: str, segment_value: str) -> bool:
@@ -145,9 +170,6 @@ def support_volume_set(*, customer_id: int, period: date, tickets: int) -> Suppo
 
 # --- allocating the shared costs of a window ------------------------------------------------------------
 
-CACHE_SECONDS = 300
-
-
 @dataclass
 class Shares:
     """The shared costs of some months, split: per customer (sum over the months), per month (sum over the
@@ -156,35 +178,6 @@ class Shares:
     by_customer: dict[int, Decimal] = field(default_factory=dict)
     by_month: dict[date, Decimal] = field(default_factory=dict)
     unallocated: Decimal = ZERO
-
-
-def _fingerprint(months: list[date]) -> str:
-    """One query over what the split depends on: shared costs and tickets of the months, revenue postings,
-    contract lines and contracts, customers and FX rates. A change in any of them changes the key (edits
-    of a customer's segment fields do not: the cache lives CACHE_SECONDS at most)."""
-    from django.db import connection
-
-    from contracts.models import Contract, ContractLine
-    from recognition.models import FxRate, JournalEntry
-
-    from ..models import ServiceCost, SupportVolume
-
-    t = {m: m._meta.db_table for m in (ServiceCost, SupportVolume, JournalEntry, ContractLine, Contract, Customer,
-                                        FxRate)}
-    first, last = months[0], months[-1]
-    sql = (f"SELECT (SELECT COUNT(*) FROM {t[ServiceCost]} WHERE customer_id IS NULL AND period >= %s AND period <= %s),"
-           f" (SELECT MAX(id) FROM {t[ServiceCost]}), (SELECT SUM(amount) FROM {t[ServiceCost]} WHERE customer_id IS NULL"
-           f" AND period >= %s AND period <= %s),"
-           f" (SELECT COUNT(*) FROM {t[SupportVolume]} WHERE period >= %s AND period <= %s),"
-           f" (SELECT SUM(tickets) FROM {t[SupportVolume]} WHERE period >= %s AND period <= %s),"
-           f" (SELECT MAX(id) FROM {t[SupportVolume]}), (SELECT MAX(id) FROM {t[JournalEntry]}),"
-           f" (SELECT COUNT(*) FROM {t[JournalEntry]}), (SELECT MAX(id) FROM {t[ContractLine]}),"
-           f" (SELECT COUNT(*) FROM {t[ContractLine]}), (SELECT COUNT(*) FROM {t[Contract]} WHERE status <> 'draft'),"
-           f" (SELECT MAX(id) FROM {t[Contract]}), (SELECT COUNT(*) FROM {t[Customer]}), (SELECT MAX(id) FROM {t[Customer]}),"
-           f" (SELECT COUNT(*) FROM {t[FxRate]}), (SELECT MAX(id) FROM {t[FxRate]})")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [first, last] * 4)
-        return ":".join(str(v) for v in cursor.fetchone())
 
 
 def _seat_days(months: list[date], month_ends: list[date]) -> tuple[dict, dict]:
@@ -297,27 +290,256 @@ def _split(months: list[date], month_ends: list[date], rates, attrs: dict[int, d
     return shares
 
 
-def shared_shares(*, months: list[date], rates, attrs: dict[int, dict] | None = None,
-                  month_filter: Callable[[int], bool] | None = None) -> Shares:
-    """Split every shared cost of `months` (first days) over the customers (see the module docstring).
-    Without a month filter the result is cached (CACHE_SECONDS) under a fingerprint of its inputs, so the
-    Customer 360 summary of one customer does not redo the split of 10,000."""
-    from django.core.cache import cache
+def shared_shares(*, months: list[date], rates, focus: int | None = None, by_month: bool = False,
+                  segment: tuple[str, str] | None = None) -> Shares:
+    """Every shared cost of `months` (first days) split over the customers (see the module docstring):
+    by customer (`focus` only, when given), by month when asked (the customers of `segment` only, when
+    given) and the unallocated total. PostgreSQL reads the stored split (`stored_shares`, re-split by month
+    when its inputs change); other databases (the SQLite demo) split in Python each time."""
+    from django.db import connection
 
+    if connection.vendor == "postgresql":
+        return stored_shares(months=months, rates=rates, focus=focus, by_month=by_month, segment=segment)
     month_ends = [add_months(m, 1) - timedelta(days=1) for m in months]
+    attrs = {pk: {"size": s, "region": r, "industry": i, "acquisition_channel": c}
+             for pk, s, r, i, c in Customer.objects.values_list("pk", "size", "region", "industry",
+                                                                "acquisition_channel")}
+    month_filter = None
+    if segment is not None:
+        def month_filter(pk: int) -> bool:
+            return attrs.get(pk, {}).get(segment[0]) == segment[1]
+    shares = _split(months, month_ends, rates, attrs, month_filter)
+    if focus is not None:
+        shares.by_customer = {pk: v for pk, v in shares.by_customer.items() if pk == focus}
+    if not by_month:
+        shares.by_month = {}
+    return shares
 
-    def everyone() -> dict[int, dict]:
-        if attrs is not None:
-            return attrs
-        return {pk: {"size": s, "region": r, "industry": i, "acquisition_channel": c}
-                for pk, s, r, i, c in Customer.objects.values_list("pk", "size", "region", "industry",
-                                                                   "acquisition_channel")}
 
-    if month_filter is not None:
-        return _split(months, month_ends, rates, everyone(), month_filter)
-    key = f"revops:profitability:shares:{months[0]}:{months[-1]}:{_fingerprint(months)}"
-    found = cache.get(key)
-    if found is None:
-        found = _split(months, month_ends, rates, everyone(), None)
-        cache.set(key, found, CACHE_SECONDS)
-    return found
+# --- the stored split (PostgreSQL): CostShare, re-split by month when the month's inputs change -----------
+#
+# Why a stored rollup: one customer's share of a shared cost depends on every other customer of the segment
+# (the largest-remainder ranking), so a per-customer figure (Customer 360, churn risk) would otherwise
+# re-split 10,000 customers; and the split of a year's costs is too slow to redo on every request (its
+# drivers alone read ~150,000 contract-line and journal rows, then 50 allocations over 10,000 customers).
+# Why triggers: the inputs are written by many areas (journal posting, contracts, customers, FX rates, bulk
+# loads, raw ORM writes in data fixes and tests), so rather than trusting each writer to call a rebuild,
+# statement-level PostgreSQL triggers (migration 0005) blank the month rows of the months a write touches
+# (shared costs, ticket volumes, journal entries and lines, contract lines and contract status, customers'
+# segment fields, FX rates, product kinds, account roles, period starts), and a read re-splits only those
+# months. The triggers take the shared side of an advisory lock whose exclusive side a re-split holds, so a
+# re-split never reads around an uncommitted write and a write never lands between a re-split's read and
+# its "current" mark.
+# The split itself runs in SQL with exact integer arithmetic in minor units (numeric div/mod): each
+# customer gets floor(units × w ÷ W) and the `units − Σ floors` leftover units go one each to the largest
+# remainders, ties to the lower customer id — `largest_remainder`, money.allocate's rule with exact
+# remainders — checked against the Python split (`_split`, kept for SQLite and as the reference) by
+# `cost_shares_verify`.
+
+SPLIT_SQL = """
+WITH k AS (SELECT * FROM unnest(%(ids)s::bigint[], %(months)s::date[], %(units)s::numeric[], %(drivers)s::text[],
+                                %(fields)s::text[], %(values)s::text[]) AS t(id, month, units, driver, seg_field, seg_value)),
+m AS (SELECT DISTINCT month, (month + interval '1 month' - interval '1 day')::date AS month_end FROM k),
+cu AS (SELECT id, size, region, industry, acquisition_channel FROM customers_customer),
+seats AS (SELECT c.customer_id, m.month,
+                 SUM(l.quantity * (LEAST(l.end_date, m.month_end) - GREATEST(l.start_date, m.month) + 1)) AS w
+          FROM contracts_contractline l JOIN contracts_contract c ON c.id = l.contract_id
+          JOIN catalog_product p ON p.id = l.product_id
+          JOIN m ON l.start_date <= m.month_end AND l.end_date >= m.month
+          WHERE p.kind = 'recurring' AND c.status <> 'draft' GROUP BY 1, 2),
+rev AS (SELECT e.customer_id, ap.start AS month, SUM(jl.credit_reporting) - SUM(jl.debit_reporting) AS w
+        FROM recognition_journalline jl JOIN recognition_journalentry e ON e.id = jl.entry_id
+        JOIN recognition_accountingperiod ap ON ap.id = e.period_id
+        WHERE jl.account_id IN (SELECT id FROM recognition_account WHERE role = 'revenue')
+          AND e.customer_id IS NOT NULL AND ap.start IN (SELECT month FROM k WHERE driver = 'revenue_share')
+        GROUP BY 1, 2),
+w AS (SELECT 'tickets'::text AS driver, customer_id, period AS month, tickets::numeric AS w FROM analytics_supportvolume
+      WHERE period IN (SELECT month FROM k WHERE driver = 'tickets') AND tickets > 0
+      UNION ALL SELECT 'seats', customer_id, month, w FROM seats WHERE w > 0
+      UNION ALL SELECT 'revenue_share', customer_id, month, w FROM rev WHERE w > 0),
+scoped AS (SELECT k.id, k.month, k.units, w.customer_id, w.w FROM k JOIN w ON w.driver = k.driver AND w.month = k.month
+           JOIN cu ON cu.id = w.customer_id
+           WHERE k.seg_field = '' OR k.seg_value = CASE k.seg_field WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region
+                 WHEN 'industry' THEN cu.industry WHEN 'acquisition_channel' THEN cu.acquisition_channel END),
+pool AS (SELECT * FROM scoped
+         UNION ALL
+         SELECT k.id, k.month, k.units, s.customer_id, 1 FROM k JOIN seats s ON s.month = k.month
+         JOIN cu ON cu.id = s.customer_id
+         WHERE (k.seg_field = '' OR k.seg_value = CASE k.seg_field WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region
+                WHEN 'industry' THEN cu.industry WHEN 'acquisition_channel' THEN cu.acquisition_channel END)
+           AND k.id NOT IN (SELECT DISTINCT id FROM scoped)),
+calc AS (SELECT id, month, units, customer_id, div(units * w, SUM(w) OVER p) AS fl, mod(units * w, SUM(w) OVER p) AS rem
+         FROM pool WINDOW p AS (PARTITION BY id)),
+parts AS (SELECT month, customer_id,
+                 fl + CASE WHEN row_number() OVER (PARTITION BY id ORDER BY rem DESC, customer_id)
+                                <= units - SUM(fl) OVER (PARTITION BY id) THEN 1 ELSE 0 END AS part
+          FROM calc),
+ins AS (INSERT INTO analytics_costshare (month, customer_id, amount_reporting, inputs)
+        SELECT month, customer_id, SUM(part) * %(unit)s, '' FROM parts GROUP BY 1, 2 HAVING SUM(part) <> 0)
+SELECT id FROM k WHERE id NOT IN (SELECT DISTINCT id FROM pool)
+"""
+
+_SCOPE_SQL = ("CASE %s WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region WHEN 'industry' THEN cu.industry "
+              "WHEN 'acquisition_channel' THEN cu.acquisition_channel END")
+
+
+MONTH_ROWS_SQL = """
+SELECT m.month, cs.inputs, cs.amount_reporting,
+       (SELECT f.amount_reporting FROM analytics_costshare f WHERE f.month = m.month AND f.customer_id = %(focus)s)
+FROM unnest(%(months)s::date[]) AS m(month)
+LEFT JOIN analytics_costshare cs ON cs.month = m.month AND cs.customer_id IS NULL
+"""
+
+
+def _current() -> str:
+    from django.conf import settings
+
+    return f"current:{settings.REVOPS_REPORTING_CURRENCY}"
+
+
+def _month_rows(months: list[date], focus: int | None = None) -> dict[date, tuple]:
+    """{month: (stored `inputs` — _current() when current, unallocated, the stored part of `focus`)}."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(MONTH_ROWS_SQL, {"months": months, "focus": focus})
+        return {month: tuple(rest) for month, *rest in cursor.fetchall()}
+
+
+def _shared_costs(first: date, last: date) -> list[tuple]:
+    from ..models import ServiceCost
+
+    return list(ServiceCost.objects.filter(customer__isnull=True, period__gte=first, period__lte=last)
+                .values_list("pk", "period", "amount", "currency", "driver", "segment_field", "segment_value")
+                .order_by("period", "pk"))
+
+
+def _rebuild(months: list[date], costs: list[tuple], current: str, rates) -> dict[date, Decimal]:
+    """Re-split `months` into CostShare (in the caller's transaction): delete their rows, insert the parts
+    computed in SQL, then one month row each with the unallocated amount, marked current (work_mem raised by
+    the caller so the window sorts stay in memory). Returns {month: unallocated}."""
+    from django.conf import settings
+    from django.db import connection
+
+    from ..models import CostShare
+
+    reporting = settings.REVOPS_REPORTING_CURRENCY
+    unit = Decimal(1).scaleb(-money.minor_units(reporting))
+    wanted = set(months)
+    params = {"ids": [], "months": [], "units": [], "drivers": [], "fields": [], "values": [], "unit": unit}
+    totals: dict[int, tuple[date, Decimal]] = {}
+    for pk, period, amount, currency, driver, seg_field, seg_value in costs:
+        month = period.replace(day=1)
+        if month not in wanted:
+            continue
+        total = money.quantize(amount * rates.rate(currency, month), reporting)
+        totals[pk] = (month, total)
+        params["ids"].append(pk)
+        params["months"].append(month)
+        params["units"].append(int((total / unit).to_integral_value()))
+        params["drivers"].append(driver)
+        params["fields"].append(seg_field)
+        params["values"].append(seg_value)
+    CostShare.objects.filter(month__in=months).delete()
+    uncarried: set[int] = set()
+    if params["ids"]:
+        with connection.cursor() as cursor:
+            cursor.execute(SPLIT_SQL, params)  # inserts the parts; returns the costs nobody could carry
+            uncarried = {row[0] for row in cursor.fetchall()}
+    unallocated: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    for pk, (month, total) in totals.items():
+        if pk in uncarried:
+            unallocated[month] += total
+    CostShare.objects.bulk_create([CostShare(month=m, customer=None, amount_reporting=unallocated[m],
+                                             inputs=current) for m in months])
+    return {m: unallocated[m] for m in months}
+
+
+def cost_shares_refresh(*, months: list[date], rates=None, focus: int | None = None) -> tuple[dict, dict | None]:
+    """Bring the stored split of `months` (first days) up to date: the months marked stale by the triggers
+    (or never split) are re-split, under the exclusive advisory lock (in-flight writes commit first).
+    Returns ({month: unallocated amount}, {month: the stored part of `focus`} — None after a re-split)."""
+    from django.db import connection, transaction
+
+    current = _current()
+    rows = _month_rows(months, focus)
+    if all(rows.get(m, ("",))[0] == current for m in months):
+        return ({m: rows[m][1] for m in months}, {m: rows[m][2] for m in months if rows[m][2] is not None})
+    if rates is None:
+        from .profitability import Rates
+
+        rates = Rates()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s), set_config('work_mem', '64MB', true)", [LOCK_KEY])
+            if not cursor.fetchone()[0]:  # another re-split (or a write) is running: wait, then look again
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+                rows = _month_rows(months)
+        out = {m: rows[m][1] for m in months}
+        stale = [m for m in months if rows.get(m, ("",))[0] != current]
+        if stale:
+            costs = _shared_costs(stale[0], add_months(stale[-1], 1) - timedelta(days=1))
+            out.update(_rebuild(stale, costs, current, rates))
+    return out, None
+
+
+LOCK_KEY = 7_220_301  # pg_advisory_xact_lock key of the CostShare rebuild
+
+
+def stored_shares(*, months: list[date], rates=None, focus: int | None = None, by_month: bool = False,
+                  segment: tuple[str, str] | None = None) -> Shares:
+    """The shared costs of `months` from the stored split (refreshed first): by customer (only `focus`
+    when given), by month (customers of `segment` only, when given) and the unallocated total."""
+    from django.conf import settings
+
+    from ..models import CostShare
+
+    e = Decimal(1).scaleb(-money.minor_units(settings.REVOPS_REPORTING_CURRENCY))  # stored with 3 places
+    unallocated, focus_parts = cost_shares_refresh(months=months, rates=rates, focus=focus)
+    shares = Shares(unallocated=sum((u or ZERO for u in unallocated.values()), ZERO).quantize(e))
+    parts = CostShare.objects.filter(month__in=months, customer__isnull=False)
+    if focus is not None:
+        parts = parts.filter(customer_id=focus)
+    if focus is not None and focus_parts is not None and not by_month:  # read with the stamps: no query more
+        if focus_parts:
+            shares.by_customer = {focus: sum(focus_parts.values(), ZERO).quantize(e)}
+        return shares
+    shares.by_customer = {pk: v.quantize(e) for pk, v in parts.values_list("customer_id")
+                          .annotate(s=Sum("amount_reporting")).order_by()}
+    if by_month:
+        if segment is not None:
+            parts = parts.filter(**{f"customer__{segment[0]}": segment[1]})
+        shares.by_month = {m: v.quantize(e) for m, v in parts.values_list("month")
+                           .annotate(s=Sum("amount_reporting")).order_by()}
+    return shares
+
+
+def cost_shares_verify(*, months: list[date]) -> dict[date, list[str]]:
+    """Compare the stored split of `months` (refreshed) with a fresh Python split (`_split`, the reference):
+    {month: differences} for the months that differ ({} when everything matches)."""
+    from .profitability import Rates
+
+    rates = Rates()
+    cost_shares_refresh(months=months, rates=rates)
+    from ..models import CostShare
+
+    attrs = {pk: {"size": s, "region": r, "industry": i, "acquisition_channel": c}
+             for pk, s, r, i, c in Customer.objects.values_list("pk", "size", "region", "industry",
+                                                                "acquisition_channel")}
+    out: dict[date, list[str]] = {}
+    for m in months:
+        fresh = _split([m], [add_months(m, 1) - timedelta(days=1)], rates, attrs, None)
+        stored = {pk: a for pk, a in CostShare.objects.filter(month=m, customer__isnull=False)
+                  .values_list("customer_id", "amount_reporting")}
+        unallocated = CostShare.objects.filter(month=m, customer__isnull=True).values_list("amount_reporting",
+                                                                                          flat=True).first()
+        problems = []
+        expected = {pk: v for pk, v in fresh.by_customer.items() if v}
+        for pk in sorted(set(expected) | set(stored)):
+            if expected.get(pk, ZERO) != stored.get(pk, ZERO):
+                problems.append(f"customer {pk}: stored {stored.get(pk, ZERO)}, computed {expected.get(pk, ZERO)}")
+        if (unallocated or ZERO) != fresh.unallocated:
+            problems.append(f"unallocated: stored {unallocated}, computed {fresh.unallocated}")
+        if problems:
+            out[m] = problems
+    return out

@@ -177,8 +177,10 @@ class Rates:
         return rates[i - 1]
 
 
-def month_slices(first: date, last: date) -> list[tuple[date, Decimal]]:
-    """(first day of month, fraction of that month inside [first, last]) for each month touched."""
+@lru_cache(maxsize=65536)
+def month_slices(first: date, last: date) -> tuple[tuple[date, Decimal], ...]:
+    """(first day of month, fraction of that month inside [first, last]) for each month touched. Cached:
+    a pure function of two dates, called once per contract-line date range (thousands per report)."""
     out, start = [], first
     while start <= last:
         month = start.replace(day=1)
@@ -186,7 +188,7 @@ def month_slices(first: date, last: date) -> list[tuple[date, Decimal]]:
         end = min(month_end, last)
         out.append((month, Decimal((end - start).days + 1) / Decimal(month_end.day)))
         start = end + timedelta(days=1)
-    return out
+    return tuple(out)
 
 
 def months_of(first: date, last: date) -> list[date]:
@@ -404,11 +406,8 @@ class _Run:
             self.raw[pk].direct_cost += value
             if self.counts_in_month(pk):
                 self.per_month[month].direct_cost += value
-        attrs = self.attrs if self.focus is None else None
-        month_filter = None
-        if self.by_month and self.month_filter is not None:
-            month_filter = self.counts_in_month
-        shares = shared_shares(months=self.months, rates=self.rates, attrs=attrs, month_filter=month_filter)
+        shares = shared_shares(months=self.months, rates=self.rates, focus=self.focus, by_month=self.by_month,
+                               segment=self.month_filter if self.by_month else None)
         for pk, part in shares.by_customer.items():
             if pk in self.attrs:
                 self.raw[pk].allocated_cost += part

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 def _fresh_cache():
     from django.core.cache import cache
 
-    cache.clear()  # the support shares are cached by what they depend on; tests start cold
+    cache.clear()  # tests start cold (the support shares read the stored cost split: no cache of their own)
 
 
 @pytest.fixture

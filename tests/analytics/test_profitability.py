@@ -101,9 +101,9 @@ def test_customer_summary_matches_the_table_and_computes_clv(dataset, django_ass
 
     a = dataset["a"]
     cache.clear()
-    with django_assert_max_num_queries(20):  # cold: the shared costs are split for everyone, then cached
+    with django_assert_max_num_queries(20):  # cold: the months are split for everyone and stored (CostShare)
         prof.customer_summary(customer_id=a.pk, first=FIRST, last=LAST)
-    with django_assert_max_num_queries(11):  # warm: one fingerprint query stands for the split
+    with django_assert_max_num_queries(11):  # current: one query reads the months' state and the customer's parts
         summary = prof.customer_summary(customer_id=a.pk, first=FIRST, last=LAST)
     # churn: contracted 80 ÷ (MRR at the start of Jan 0 + Feb 1,100 + Mar 2,100) = 0.025 → 40 months
     # CLV = MRR 1,000 × gross margin 94.67 % × 40
@@ -183,7 +183,7 @@ def test_window_must_be_ordered(db):
         prof.compute(first=LAST, last=FIRST)
 
 
-def test_the_cached_split_follows_new_costs(dataset):
+def test_the_stored_split_follows_new_costs(dataset):
     b = dataset["b"]
     before = prof.customer_summary(customer_id=b.pk, first=FIRST, last=LAST)["cost_to_serve"]
     ServiceCost.objects.create(period=date(2027, 2, 1), category="support", amount=D("30.00"), currency="USD",
