@@ -30,6 +30,7 @@ from revops.kernel.permissions import IsAuthenticatedStaff
 
 from .api import _strings
 from .services import churn_risk, pricing_insights, recommendations
+from .services.profitability import can_see_costs
 
 SEE_ALL = (roles.SALES_MANAGER, roles.FINANCE, roles.CUSTOMER_SUCCESS, roles.ADMIN)
 PRICING_ROLES = SEE_ALL
@@ -146,9 +147,11 @@ class ChurnRiskView(APIView):
         day = query_date(request, "as_of", _today())
         limit = query_int(request, "limit", 50, 1, 500)
         if _visible(request, customer_id) is not None:
-            return Response(_strings({**churn_risk.customer_risk(customer_id=customer_id, day=day),
+            return Response(_strings({**churn_risk.customer_risk(customer_id=customer_id, day=day,
+                                                                 costs_visible=can_see_costs(request.user)),
                                       "definitions": churn_risk.DEFINITIONS}))
-        rows = churn_risk.risk_table(day=day, limit=limit, customer_ids=visible_customer_ids(request.user))
+        rows = churn_risk.risk_table(day=day, limit=limit, customer_ids=visible_customer_ids(request.user),
+                                     costs_visible=can_see_costs(request.user))
         return Response(_strings({"as_of": day.isoformat(), "results": rows, "definitions": churn_risk.DEFINITIONS}))
 
 

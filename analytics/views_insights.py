@@ -20,6 +20,7 @@ from revops.kernel.views import staff_required
 
 from .insights_api import can_see_pricing, visible_customer_ids
 from .services import churn_risk, pricing_insights, recommendations
+from .services.profitability import can_see_costs
 
 TABS = [("recommendations", "Recommendations"), ("pricing", "Pricing"), ("churn", "Churn risk")]
 BY_LABELS = {"band": "Discount band", "product": "Product", "segment": "Segment (size)", "rep": "Rep"}
@@ -67,7 +68,8 @@ def insights(request):
             leakage_chart={"labels": [m["month"] for m in leakage], "leakage": [str(m["leakage"]) for m in leakage]},
         )
     else:
-        context.update(risks=churn_risk.risk_table(day=today, limit=100, customer_ids=visible),
+        context.update(risks=churn_risk.risk_table(day=today, limit=100, customer_ids=visible,
+                                                   costs_visible=can_see_costs(request.user)),
                        definitions=churn_risk.DEFINITIONS)
     return render(request, "analytics/insights.html", context)
 

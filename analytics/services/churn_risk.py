@@ -191,27 +191,29 @@ FACTORS = [("usage", _usage_factor), ("overdue", _overdue_factor), ("support", _
            ("renewal", _renewal_factor)]
 
 
-def _assemble(customer_id: int, found: dict[str, dict[int, tuple[int, str]]]) -> dict:
+def _assemble(customer_id: int, found: dict[str, dict[int, tuple[int, str]]], costs_visible: bool = True) -> dict:
     points, reasons, factors = 0, [], {}
     for name, _fn in FACTORS:
         hit = found[name].get(customer_id)
         factors[name] = hit[0] if hit else 0
         if hit:
             points += hit[0]
-            reasons.append(hit[1])
+            # The cost-to-serve ratio is cost information: roles that may not see costs get the points only.
+            reasons.append(hit[1] if costs_visible or name != "support" else
+                           f"high cost to serve relative to revenue: +{hit[0]}")
     score = min(100, points)
     return {"score": score, "level": level_of(score), "reasons": reasons, "factors": factors}
 
 
-def customer_risk(*, customer_id: int, day: date) -> dict:
-    """One customer's score (int 0–100), level (low|medium|high), reasons (each factor's points in words)
-    and factors ({usage, overdue, support, renewal}: points)."""
+def customer_risk(*, customer_id: int, day: date, costs_visible: bool = True) -> dict:
+    """One customer's score (int 0–100), level (low|medium|high), reasons (each factor's points in words;
+    without the cost figure unless `costs_visible`) and factors ({usage, overdue, support, renewal}: points)."""
     found = {name: fn([customer_id], day) for name, fn in FACTORS}
-    return {"customer_id": customer_id, "as_of": day.isoformat(), **_assemble(customer_id, found)}
+    return {"customer_id": customer_id, "as_of": day.isoformat(), **_assemble(customer_id, found, costs_visible)}
 
 
 def risk_table(*, day: date, limit: int | None = 50, customer_ids: Iterable[int] | None = None,
-               min_score: int = 0) -> list[dict]:
+               min_score: int = 0, costs_visible: bool = True) -> list[dict]:
     """Every customer (or `customer_ids`) by score, highest first, at most `limit` (None: all): each as
     `customer_risk` plus customer name, owner and MRR-free segment fields. One aggregate query per factor."""
     ids = None if customer_ids is None else list(customer_ids)
@@ -221,7 +223,7 @@ def risk_table(*, day: date, limit: int | None = 50, customer_ids: Iterable[int]
     scored = set().union(*(f.keys() for f in found.values()))
     rows = []
     for customer_id in scored:
-        row = _assemble(customer_id, found)
+        row = _assemble(customer_id, found, costs_visible)
         if row["score"] >= max(min_score, 1):
             rows.append({"customer_id": customer_id, **row})
     rows.sort(key=lambda r: (-r["score"], r["customer_id"]))

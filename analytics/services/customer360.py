@@ -297,7 +297,7 @@ def customer_360(*, customer: Customer, user, day: date | None = None, timeline_
         "as_of": day,
         "visibility": {"costs": seen.costs, "billing": seen.billing, "can_comment": seen.can_comment},
         "mrr": mrr_summary(customer_id=cid, day=day),
-        "health": _optional("churn_risk", "customer_risk", customer_id=cid, day=day),
+        "health": _optional("churn_risk", "customer_risk", customer_id=cid, day=day, costs_visible=seen.costs),
         "recommendations": _optional("recommendations", "recommend_for", customer_id=cid, limit=5, day=day),
         "upsell_flags": _optional("recommendations", "upsell_flags", customer_id=cid, day=day),
         "quotes": _quotes(cid),

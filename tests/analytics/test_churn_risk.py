@@ -161,6 +161,9 @@ def test_the_support_share_is_profitability_s_and_a_new_cost_counts_at_once(book
                                customer=calm, driver="direct")
     risk = customer_risk(customer_id=calm.pk, day=today)  # 20 %, seen despite the cache
     assert risk["reasons"] == ["cost to serve is 20.0 % of revenue over the last 3 months: +10"]
+    # Roles that may not see costs (sales reps, customer success) get the points, not the ratio.
+    hidden = customer_risk(customer_id=calm.pk, day=today, costs_visible=False)
+    assert (hidden["score"], hidden["reasons"]) == (risk["score"], ["high cost to serve relative to revenue: +10"])
 
 
 def test_levels():
