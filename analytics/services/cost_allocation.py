@@ -64,25 +64,10 @@ def allocate_cost(*, amount: Decimal, currency: str, weights: Mapping[int, Decim
 
 
 def largest_remainder(total: Decimal, weights: list[Decimal], currency: str) -> list[Decimal]:
-    """revops.kernel.money.allocate's split (largest remainder in minor units, ties to the earlier weight)
-    with the remainders compared exactly, in integers: money.allocate compares them as 28-digit decimals,
-    which on a true tie of repeating fractions (1/3 of 5,493 and 1/3 of 624) can favour the smaller number
-    instead of the earlier weight. Equal to money.allocate everywhere else; the SQL split (SPLIT_SQL) does
-    the same integer arithmetic, so both give the same parts. Weights > 0, total >= 0."""
-    unit = Decimal(1).scaleb(-money.minor_units(currency))
-    units = int((money.quantize(total, currency) / unit).to_integral_value())
-    weights = [w if isinstance(w, Decimal) else Decimal(w) for w in weights]
-    exponent = min(w.as_tuple().exponent for w in weights)
-    ints = [int(w.scaleb(-exponent)) if exponent < 0 else int(w) for w in weights]  # exact: scaleb moves the point
-    whole = sum(ints)
-    floors, remainders = [], []
-    for w in ints:
-        q, r = divmod(units * w, whole)
-        floors.append(q)
-        remainders.append(r)
-    for i in sorted(range(len(ints)), key=lambda i: (-remainders[i], i))[:units - sum(floors)]:
-        floors[i] += 1
-    return [Decimal(n) * unit for n in floors]
+    """revops.kernel.money.allocate's split (largest remainder in minor units, remainders compared exactly in
+    integers, ties to the earlier weight); the SQL split (SPLIT_SQL) does the same integer arithmetic, so
+    both give the same parts. Weights > 0, total >= 0."""
+    return money.allocate(total, weights, currency)
 
 
 def in_segment(attrs: Mapping[str, str], segment_field: str, segment_value: str) -> bool:

@@ -9,7 +9,7 @@ Rules (see README "Money"):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -103,14 +103,26 @@ def allocate(total: Decimal | int | str, weights: Sequence[Decimal | int | str],
     sign = -1 if total_q < 0 else 1
     unit = _exponent(currency)
     units_total = int((abs(total_q) / unit).to_integral_value())
-    # Work in integer minor units so nothing is lost to intermediate rounding.
-    exact = [Decimal(units_total) * w / weight_sum for w in ws]
-    floors = [int(e.to_integral_value(rounding=ROUND_DOWN)) for e in exact]
+    # Integers throughout (minor units × integer weights): the remainders are compared exactly, so a true
+    # tie between repeating fractions (1/3 of 5,493 and 1/3 of 624) goes to the earlier weight as promised.
+    ints = _integer_weights(ws)
+    whole = sum(ints)
+    floors, remainders = [], []
+    for w in ints:
+        q, r = divmod(units_total * w, whole)
+        floors.append(q)
+        remainders.append(r)
     left = units_total - sum(floors)
-    order = sorted(range(len(ws)), key=lambda i: (-(exact[i] - floors[i]), i))
-    for i in order[:left]:
+    for i in sorted(range(len(ints)), key=lambda i: (-remainders[i], i))[:left]:
         floors[i] += 1
     return [sign * Decimal(n) * unit for n in floors]
+
+
+def _integer_weights(ws: list[Decimal]) -> list[int]:
+    """The weights scaled by one power of ten to integers, exactly (from their digits, no context rounding)."""
+    parts = [w.as_tuple() for w in ws]
+    low = min(p.exponent for p in parts)
+    return [int("".join(map(str, p.digits)) or "0") * 10 ** (p.exponent - low) for p in parts]
 
 
 def format_money(amount: Decimal | int | str, currency: str, locale: str = "en_US") -> str:

@@ -112,3 +112,11 @@ def test_quantize_is_idempotent_and_has_the_currency_places(amount, currency):
 ])
 def test_format_money_uses_the_currency_places_and_the_locale(amount, currency, locale, expected):
     assert money.format_money(D(amount), currency, locale) == expected
+
+
+def test_a_true_tie_of_repeating_remainders_goes_to_the_earlier_weight():
+    # 1,000,000.00 over 16 : 1,000 : 9: 1,560,975.6097…, 97,560,975.6097… and 878,048.7804… cents. The two
+    # .6097… remainders are equal; with 2 cents left the 9 (.78…) gets one, then the earlier 16 — not the
+    # 1,000, whose remainder a 28-digit decimal would have rounded a hair higher.
+    assert money.allocate(Decimal("1000000"), [16, 1000, 9], "USD") == [
+        Decimal("15609.76"), Decimal("975609.75"), Decimal("8780.49")]
