@@ -163,7 +163,13 @@ def deliver_pending(*, limit: int = BATCH_SIZE) -> int:
     outer = getattr(_draining, "active", False)
     _draining.active = True
     try:
+        # One query says which subscribers have anything waiting: a drain after each small commit (a bill
+        # run's contract) then costs that query, not a lock and a queue read for every subscriber.
+        waiting = set(EventDelivery.objects.filter(status=EventDelivery.Status.PENDING)
+                      .order_by().values_list("subscriber", flat=True).distinct())
         for sub in list(_registry.values()):
+            if sub.name not in waiting:
+                continue
             with _SubscriberLock(sub.name) as got_it:
                 if got_it:
                     delivered += _deliver_to(sub, limit=limit)

@@ -256,3 +256,12 @@ def test_concurrent_dispatchers_deliver_each_event_exactly_once():
         assert EventDelivery.objects.filter(status=EventDelivery.Status.DELIVERED).count() == 40
     finally:
         events.unsubscribe("test.concurrent")
+
+
+@pytest.mark.django_db
+def test_a_drain_with_nothing_waiting_costs_one_query(recorder, django_assert_num_queries):
+    # A bill run drains the outbox after every contract's commit: subscribers with nothing pending cost nothing.
+    _create()
+    events.deliver_pending()
+    with django_assert_num_queries(1):
+        assert events.deliver_pending() == 0
