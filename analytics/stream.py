@@ -41,7 +41,10 @@ from revops.kernel.views import staff_required
 
 LIVE_SUBSCRIBER = "analytics.live"
 # Not customer.*: a customer's own change moves no number until it has a contract, invoice or payment.
-LIVE_PATTERNS = ("invoice.*", "payment.*", "credit_note.*", "contract.*", "quote.*", "period.*")
+# Invoice drafts (invoice.created / invoice.approved) move no dashboard figure: a bill run writes thousands.
+INVOICE_FIGURE_EVENTS = ("invoice.issued", "invoice.paid", "invoice.voided", "invoice.uncollectible",
+                         "invoice.overdue")
+LIVE_PATTERNS = (*INVOICE_FIGURE_EVENTS, "payment.*", "credit_note.*", "contract.*", "quote.*", "period.*")
 RETRY_MS = 1000
 
 

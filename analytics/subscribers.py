@@ -3,7 +3,7 @@ Then bump the live dashboards' version (analytics/stream.py): registered last, s
 after the rollup has been rebuilt."""
 from revops.kernel.events import subscriber
 
-from .stream import LIVE_PATTERNS, LIVE_SUBSCRIBER
+from .stream import INVOICE_FIGURE_EVENTS, LIVE_PATTERNS, LIVE_SUBSCRIBER
 
 
 @subscriber("analytics.mrr", "contract.*")
@@ -15,7 +15,7 @@ def on_contract_event(event) -> None:
         customer_refresh(customer_id=customer_id)
 
 
-@subscriber("analytics.alerts", "invoice.*", "payment.*", "contract.*")
+@subscriber("analytics.alerts", *INVOICE_FIGURE_EVENTS, "payment.*", "contract.*")
 def on_revenue_event(event) -> None:
     """Re-evaluate the KPI alert rules for today (idempotent: an open alert is not opened again)."""
     from django.utils import timezone
