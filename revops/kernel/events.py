@@ -39,21 +39,30 @@ class Subscriber:
     name: str
     patterns: tuple[str, ...]
     handler: Callable[[OutboxEvent], None]
+    # Optional check made when the event is recorded (in its transaction): False = nothing to do for it now,
+    # so no delivery row is written (the webhooks subscriber when no endpoint wants that type).
+    accepts: Callable[[str], bool] | None = None
 
     def wants(self, event_type: str) -> bool:
         return any(fnmatchcase(event_type, p) for p in self.patterns)
 
 
+def _interested(event_type: str) -> list[str]:
+    return [s.name for s in _registry.values()
+            if s.wants(event_type) and (s.accepts is None or s.accepts(event_type))]
+
+
 _registry: dict[str, Subscriber] = {}
 
 
-def subscriber(name: str, *patterns: str):
-    """Register `handler` under a stable `name` for event types matching the glob `patterns`."""
+def subscriber(name: str, *patterns: str, accepts: Callable[[str], bool] | None = None):
+    """Register `handler` under a stable `name` for event types matching the glob `patterns` (and, when
+    given, for which `accepts(event_type)` is true at the time the event is recorded)."""
     if not patterns:
         raise ValueError("a subscriber needs at least one event type pattern")
 
     def register(handler: Callable[[OutboxEvent], None]):
-        _registry[name] = Subscriber(name=name, patterns=tuple(patterns), handler=handler)
+        _registry[name] = Subscriber(name=name, patterns=tuple(patterns), handler=handler, accepts=accepts)
         return handler
 
     return register
@@ -83,7 +92,7 @@ def record_event(event_type: str, aggregate: models.Model, payload: dict | None 
         payload=payload or {},
         actor_id=getattr(actor, "pk", None),
     )
-    interested = [s.name for s in _registry.values() if s.wants(event_type)]
+    interested = _interested(event_type)
     if interested:
         EventDelivery.objects.bulk_create([EventDelivery(event=event, subscriber=name) for name in interested])
         _schedule_dispatch()
@@ -101,7 +110,7 @@ def record_events(event_type: str, items: list[tuple[models.Model, dict]]) -> li
     created = OutboxEvent.objects.bulk_create([
         OutboxEvent(type=event_type, aggregate_type=aggregate._meta.label_lower, aggregate_id=str(aggregate.pk),
                     payload=payload, actor_id=actor_id) for aggregate, payload in items])
-    interested = [s.name for s in _registry.values() if s.wants(event_type)]
+    interested = _interested(event_type)
     if interested:
         EventDelivery.objects.bulk_create([EventDelivery(event=event, subscriber=name)
                                            for event in created for name in interested])
