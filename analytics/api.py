@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,6 +18,7 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from revops.kernel.api.params import query_date
 from revops.kernel.errors import ValidationFailed
 from revops.kernel.permissions import IsAuthenticatedStaff
 
@@ -32,16 +33,6 @@ LEGACY_SERIES = ("mrr", "arr", "movements")  # their monthly `series` (shape kep
 
 def _segment(request) -> dict:
     return {f: request.query_params[f] for f in SEGMENT_FIELDS if request.query_params.get(f)}
-
-
-def _date(request, name: str, default: date) -> date:
-    raw = request.query_params.get(name)
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw if len(raw) > 7 else f"{raw}-01")
-    except ValueError:
-        raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD or YYYY-MM)", fields={name: ["not a date"]}) from None
 
 
 def _strings(value):
@@ -68,7 +59,7 @@ class KpiSnapshotView(APIView):
     def get(self, request):
         from django.utils import timezone
 
-        day = _date(request, "as_of", timezone.localdate())
+        day = query_date(request, "as_of", timezone.localdate())
         values = {**kpis.snapshot(day, segment=_segment_param(request)), **finance_kpis.snapshot(day)}
         return Response({"values": _strings(values),
                          "definitions": {**kpis.DEFINITIONS, **finance_kpis.FINANCE_DEFINITIONS}})
@@ -180,10 +171,10 @@ class KpiSeriesView(APIView):
             raise ValidationFailed(f"unknown KPI {name!r}; one of {', '.join(KPI_NAMES)}",
                                    fields={"name": ["unknown KPI"]})
         today = timezone.localdate()
-        last = _date(request, "to", today)
+        last = query_date(request, "to", today)
         if len(request.query_params.get("to", "")) == 7:  # a month: its last day
             last = add_months(last, 1) - timedelta(days=1)
-        first = _date(request, "from", add_months(last.replace(day=1), -11))
+        first = query_date(request, "from", add_months(last.replace(day=1), -11))
         if first > last:
             raise ValidationFailed("from must not be after to", fields={"from": ["after to"]})
         interval = request.query_params.get("interval") or "month"

@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from revops.kernel.api.params import query_int
 from revops.kernel.errors import ValidationFailed
 from revops.kernel.permissions import IsAuthenticatedStaff
 
@@ -36,20 +37,6 @@ def _as_of(request) -> date:
         raise ValidationFailed("as_of must be a date (YYYY-MM-DD)", fields={"as_of": ["not a date"]}) from None
 
 
-def _int(request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}",
-                               fields={name: [f"not a whole number from {low} to {high}"]})
-    return value
-
-
 class RevenueForecastView(APIView):
     permission_classes = [IsAuthenticatedStaff]
 
@@ -57,7 +44,7 @@ class RevenueForecastView(APIView):
         AS_OF, OpenApiParameter("months", OpenApiTypes.INT, description="1–36; default 12"), SEGMENT],
         responses=OpenApiTypes.OBJECT)
     def get(self, request):
-        months = _int(request, "months", 12, 1, 36)
+        months = query_int(request, "months", 12, 1, 36)
         segment = _segment_param(request) or None
         return Response(_strings(forecast.revenue_forecast(_as_of(request), months=months, segment=segment)))
 
@@ -69,7 +56,7 @@ class CashForecastView(APIView):
         AS_OF, OpenApiParameter("weeks", OpenApiTypes.INT, description="1–52; default 13"), SEGMENT],
         responses=OpenApiTypes.OBJECT)
     def get(self, request):
-        weeks = _int(request, "weeks", 13, 1, 52)
+        weeks = query_int(request, "weeks", 13, 1, 52)
         segment = _segment_param(request) or None
         return Response(_strings(forecast.cash_forecast(_as_of(request), weeks=weeks, segment=segment)))
 
