@@ -219,6 +219,15 @@ class MonthlyEntrySerializer(serializers.ModelSerializer):
         return out
 
 
+def _by_customer(qs, params):
+    """`?customer=<id>`: only that customer's entries (400 when it is not an id)."""
+    if not params.get("customer"):
+        return qs
+    if not params["customer"].isdigit():
+        raise field_error("customer", "an id")
+    return qs.filter(customer_id=int(params["customer"]))
+
+
 class MonthlyEntryViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
                           mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """List, enter, read and delete cost inputs (finance and admin write; see CostsPermission)."""
@@ -327,10 +336,7 @@ class ServiceCostViewSet(MonthlyEntryViewSet):
     def get_queryset(self):
         qs = super().get_queryset()
         params = self.request.query_params
-        if params.get("customer"):
-            if not params["customer"].isdigit():
-                raise field_error("customer", "an id")
-            qs = qs.filter(customer_id=int(params["customer"]))
+        qs = _by_customer(qs, params)
         if params.get("driver"):
             qs = qs.filter(driver=params["driver"])
         return _month_filters(qs, params)
@@ -376,10 +382,7 @@ class SupportVolumeViewSet(MonthlyEntryViewSet):
     def get_queryset(self):
         qs = super().get_queryset()
         params = self.request.query_params
-        if params.get("customer"):
-            if not params["customer"].isdigit():
-                raise field_error("customer", "an id")
-            qs = qs.filter(customer_id=int(params["customer"]))
+        qs = _by_customer(qs, params)
         return _month_filters(qs, params)
 
     def create(self, request, *args, **kwargs):
