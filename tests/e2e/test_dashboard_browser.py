@@ -42,12 +42,14 @@ def test_a_new_invoice_and_payment_are_pushed_to_the_open_dashboard(page, login,
     page.evaluate("window.__noReload = true")
 
     make_invoice(customer, "500.00")  # issued through the billing service: 500.00 + 50.00 tax
-    expect(page.locator('[data-kpi="billings"]')).to_have_text("$500.00", timeout=2000)
+    # Pushed, not reloaded. How fast is measured by bench/bench_analytics.py (a few hundred ms, target 2 s);
+    # the wait here is generous so a loaded CI machine does not make the test flaky.
+    expect(page.locator('[data-kpi="billings"]')).to_have_text("$500.00", timeout=8000)
     assert int(page.locator("body").get_attribute("data-sse-pushes")) >= 1
     assert page.locator("body").get_attribute("data-refreshed-by") == "sse"
 
     payment_record(customer=customer, amount="1234.00", currency="USD", by=finance_user)
-    expect(page.locator('[data-kpi="collections"]')).to_have_text("$1,234.00", timeout=2000)
+    expect(page.locator('[data-kpi="collections"]')).to_have_text("$1,234.00", timeout=8000)
     assert page.locator("body").get_attribute("data-refreshed-by") == "sse"
     assert page.locator("body").get_attribute("data-polls") == "0"  # no polling while the stream is up
     assert page.evaluate("window.__noReload") is True  # updated in place
@@ -63,7 +65,7 @@ def test_without_eventsource_the_dashboard_polls(page, login, make_user, finance
     expect(page.locator("body")).to_have_attribute("data-live", "polling")
     page.evaluate("window.__noReload = true")
     payment_record(customer=customer, amount="75.00", currency="USD", by=finance_user)
-    expect(page.locator('[data-kpi="collections"]')).to_have_text("$75.00", timeout=4000)
+    expect(page.locator('[data-kpi="collections"]')).to_have_text("$75.00", timeout=10000)
     assert page.locator("body").get_attribute("data-refreshed-by") == "poll"
     assert page.locator("body").get_attribute("data-sse-pushes") == "0"
     assert page.evaluate("window.__noReload") is True
