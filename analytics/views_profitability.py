@@ -219,14 +219,20 @@ def spend_upload(request):
 @staff_required
 @require_POST
 def spend_delete(request, pk: int):
+    return _delete_entry(request, lambda: acq.acquisition_spend_delete(spend_id=pk), "Spend entry deleted.",
+                         "analytics:acquisition")
+
+
+def _delete_entry(request, delete, done: str, back: str):
+    """Delete a cost input (finance, admin) through its service; the outcome as a message on `back`."""
     _require_costs(request)
     _require_entry(request)
     try:
-        acq.acquisition_spend_delete(spend_id=pk)
-        messages.success(request, "Spend entry deleted.")
+        delete()
+        messages.success(request, done)
     except DomainError as exc:
         messages.error(request, exc.message)
-    return redirect("analytics:acquisition")
+    return redirect(back)
 
 
 @staff_required
@@ -274,14 +280,8 @@ def service_costs(request):
 @staff_required
 @require_POST
 def service_cost_delete(request, pk: int):
-    _require_costs(request)
-    _require_entry(request)
-    try:
-        cost_allocation.service_cost_delete(cost_id=pk)
-        messages.success(request, "Service cost deleted.")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    return redirect("analytics:service_costs")
+    return _delete_entry(request, lambda: cost_allocation.service_cost_delete(cost_id=pk), "Service cost deleted.",
+                         "analytics:service_costs")
 
 
 @staff_required
