@@ -238,8 +238,9 @@ class CostShare(models.Model):
     """The shared service costs of a month, split over the customers (analytics.services.cost_allocation):
     one row per (month, customer) with the customer's part, and one row per month without a customer that
     holds what nobody could carry and whether the month is current. Stored so that one customer's cost to
-    serve does not re-split every customer's. PostgreSQL triggers (migration 0005) blank a month row's
-    `inputs` when an input of that month changes; the next read re-splits those months only. Always
+    serve does not re-split every customer's. PostgreSQL triggers (migrations 0005, 0006) blank a month
+    row's `inputs` when an input of that month changes, or, for ticket counts and posted revenue, name the
+    one driver they move in `stale`; the next read re-splits those months (or those drivers) only. Always
     rebuildable from the source records (`cost_allocation.cost_shares_verify`)."""
 
     month = models.DateField(help_text="First day of the month.")
@@ -249,10 +250,19 @@ class CostShare(models.Model):
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                                  db_constraint=False, db_index=False,
                                  help_text="Blank: the month's row (unallocated amount and whether it is current).")
-    amount_reporting = AmountField(help_text="The part, in the reporting currency.")
+    amount_reporting = AmountField(help_text="The part (the month row: what nobody could carry), in the reporting "
+                                             "currency: tickets + seats + revenue_share.")
+    # the part by the driver of the costs it comes from, so that a change that moves only one driver's weights
+    # (tickets, posted revenue) re-splits only that driver's costs
+    tickets = AmountField(default=0, help_text="Of which from costs allocated by tickets.")
+    seats = AmountField(default=0, help_text="Of which from costs allocated by seats.")
+    revenue_share = AmountField(default=0, help_text="Of which from costs allocated by revenue share.")
     inputs = models.CharField(max_length=500, blank=True, default="",
                               help_text="The month row: 'current:<reporting currency>' once split; blank when an "
-                                        "input changed since.")
+                                        "input changed since that may move every driver's split.")
+    stale = models.CharField(max_length=100, blank=True, default="",
+                             help_text="The month row: the drivers whose weights changed since the split "
+                                       "(comma-separated: tickets, revenue_share); only those are re-split.")
 
     class Meta:
         ordering = ["month", "customer_id"]

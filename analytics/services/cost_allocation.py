@@ -31,6 +31,7 @@ from django.db.models import Sum
 
 from customers.models import Customer
 from revops.kernel import money
+from revops.kernel.background import plain_rows
 from revops.kernel.dates import add_months
 from revops.kernel.errors import ValidationFailed, field_error
 
@@ -163,6 +164,9 @@ class Shares:
     by_customer: dict[int, Decimal] = field(default_factory=dict)
     by_month: dict[date, Decimal] = field(default_factory=dict)
     unallocated: Decimal = ZERO
+    # {(customer, driver): part} and {driver: unallocated} — the Python split fills them (cost_shares_verify)
+    by_driver: dict[tuple[int, str], Decimal] = field(default_factory=dict)
+    unallocated_by_driver: dict[str, Decimal] = field(default_factory=dict)
 
 
 def _seat_days(months: list[date], month_ends: list[date]) -> tuple[dict, dict]:
@@ -266,9 +270,11 @@ def _split(months: list[date], month_ends: list[date], rates, attrs: dict[int, d
         parts = allocate_cost(amount=total, currency=reporting, weights=weights, fallback=pool)
         if not parts:
             shares.unallocated += total
+            shares.unallocated_by_driver[driver] = shares.unallocated_by_driver.get(driver, ZERO) + total
             continue
         for pk, part in parts.items():
             by_customer[pk] += part
+            shares.by_driver[pk, driver] = shares.by_driver.get((pk, driver), ZERO) + part
             if month_filter is None or month_filter(pk):
                 by_month[month] += part
     shares.by_customer, shares.by_month = dict(by_customer), dict(by_month)
@@ -309,10 +315,17 @@ def shared_shares(*, months: list[date], rates, focus: int | None = None, by_mon
 # drivers alone read ~150,000 contract-line and journal rows, then 50 allocations over 10,000 customers).
 # Why triggers: the inputs are written by many areas (journal posting, contracts, customers, FX rates, bulk
 # loads, raw ORM writes in data fixes and tests), so rather than trusting each writer to call a rebuild,
-# statement-level PostgreSQL triggers (migration 0005) blank the month rows of the months a write touches
-# (shared costs, ticket volumes, journal entries and lines, contract lines and contract status, customers'
-# segment fields, FX rates, product kinds, account roles, period starts), and a read re-splits only those
-# months. The triggers take the shared side of an advisory lock whose exclusive side a re-split holds, so a
+# statement-level PostgreSQL triggers (migrations 0005, 0006) mark the months a write touches, and a read
+# re-splits only those months:
+# - most inputs (shared costs, contract lines and contract status, customers' segment fields, FX rates,
+#   product kinds, account roles, period starts) can move every driver's split, or the equal-parts
+#   fallback's pool: they blank the month row's `inputs` and the month is split again from scratch
+#   (`_rebuild`: delete, insert);
+# - the two written most often move one driver's weights only — ticket counts (tickets) and posted revenue
+#   (revenue_share): they name that driver in the month row's `stale`, and only that driver's costs are
+#   split again (`_resplit_drivers`: the new parts merged into the stored rows, which keep their part by
+#   driver for that; the other drivers' parts stay as they are).
+# The triggers take the shared side of an advisory lock whose exclusive side a re-split holds, so a
 # re-split never reads around an uncommitted write and a write never lands between a re-split's read and
 # its "current" mark.
 # The split itself runs in SQL with exact integer arithmetic in minor units (numeric div/mod): each
@@ -321,9 +334,14 @@ def shared_shares(*, months: list[date], rates, focus: int | None = None, by_mon
 # remainders — checked against the Python split (`_split`, kept for SQLite and as the reference) by
 # `cost_shares_verify`.
 
-SPLIT_SQL = """
-WITH k AS (SELECT * FROM unnest(%(ids)s::bigint[], %(months)s::date[], %(units)s::numeric[], %(drivers)s::text[],
-                                %(fields)s::text[], %(values)s::text[]) AS t(id, month, units, driver, seg_field, seg_value)),
+DRIVERS = ("tickets", "seats", "revenue_share")  # the shared drivers, and CostShare's columns by driver
+
+# The parts of the costs in k (one row per cost): parts(id, month, driver, customer_id, part in minor units);
+# pool holds every (cost, customer) that carries something. A driver's weights are read only when a cost in
+# k uses it (the uncorrelated EXISTS guards are evaluated once, before the subtree).
+PARTS_SQL = """
+k AS (SELECT * FROM unnest(%(ids)s::bigint[], %(months)s::date[], %(units)s::numeric[], %(drivers)s::text[],
+                           %(fields)s::text[], %(values)s::text[]) AS t(id, month, units, driver, seg_field, seg_value)),
 m AS (SELECT DISTINCT month, (month + interval '1 month' - interval '1 day')::date AS month_end FROM k),
 cu AS (SELECT id, size, region, industry, acquisition_channel FROM customers_customer),
 seats AS (SELECT c.customer_id, m.month,
@@ -340,36 +358,77 @@ rev AS (SELECT e.customer_id, ap.start AS month, SUM(jl.credit_reporting) - SUM(
         GROUP BY 1, 2),
 w AS (SELECT 'tickets'::text AS driver, customer_id, period AS month, tickets::numeric AS w FROM analytics_supportvolume
       WHERE period IN (SELECT month FROM k WHERE driver = 'tickets') AND tickets > 0
-      UNION ALL SELECT 'seats', customer_id, month, w FROM seats WHERE w > 0
+      UNION ALL SELECT 'seats', customer_id, month, w FROM seats
+      WHERE w > 0 AND EXISTS (SELECT 1 FROM k WHERE driver = 'seats')
       UNION ALL SELECT 'revenue_share', customer_id, month, w FROM rev WHERE w > 0),
-scoped AS (SELECT k.id, k.month, k.units, w.customer_id, w.w FROM k JOIN w ON w.driver = k.driver AND w.month = k.month
-           JOIN cu ON cu.id = w.customer_id
+scoped AS (SELECT k.id, k.month, k.units, k.driver, w.customer_id, w.w FROM k
+           JOIN w ON w.driver = k.driver AND w.month = k.month JOIN cu ON cu.id = w.customer_id
            WHERE k.seg_field = '' OR k.seg_value = CASE k.seg_field WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region
                  WHEN 'industry' THEN cu.industry WHEN 'acquisition_channel' THEN cu.acquisition_channel END),
+unweighted AS (SELECT * FROM k WHERE id NOT IN (SELECT DISTINCT id FROM scoped)),
 pool AS (SELECT * FROM scoped
          UNION ALL
-         SELECT k.id, k.month, k.units, s.customer_id, 1 FROM k JOIN seats s ON s.month = k.month
+         SELECT u.id, u.month, u.units, u.driver, s.customer_id, 1 FROM unweighted u JOIN seats s ON s.month = u.month
          JOIN cu ON cu.id = s.customer_id
-         WHERE (k.seg_field = '' OR k.seg_value = CASE k.seg_field WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region
-                WHEN 'industry' THEN cu.industry WHEN 'acquisition_channel' THEN cu.acquisition_channel END)
-           AND k.id NOT IN (SELECT DISTINCT id FROM scoped)),
-calc AS (SELECT id, month, units, customer_id, div(units * w, SUM(w) OVER p) AS fl, mod(units * w, SUM(w) OVER p) AS rem
+         WHERE EXISTS (SELECT 1 FROM unweighted)
+           AND (u.seg_field = '' OR u.seg_value = CASE u.seg_field WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region
+                WHEN 'industry' THEN cu.industry WHEN 'acquisition_channel' THEN cu.acquisition_channel END)),
+calc AS (SELECT id, month, units, driver, customer_id, div(units * w, SUM(w) OVER p) AS fl,
+                mod(units * w, SUM(w) OVER p) AS rem
          FROM pool WINDOW p AS (PARTITION BY id)),
-parts AS (SELECT month, customer_id,
+parts AS (SELECT id, month, driver, customer_id,
                  fl + CASE WHEN row_number() OVER (PARTITION BY id ORDER BY rem DESC, customer_id)
                                 <= units - SUM(fl) OVER (PARTITION BY id) THEN 1 ELSE 0 END AS part
-          FROM calc),
-ins AS (INSERT INTO analytics_costshare (month, customer_id, amount_reporting, inputs)
-        SELECT month, customer_id, SUM(part) * %(unit)s, '' FROM parts GROUP BY 1, 2 HAVING SUM(part) <> 0)
+          FROM calc)
+"""
+
+# A whole month again: insert every customer's parts (by driver and in total); returns the costs nobody carries.
+SPLIT_SQL = "WITH " + PARTS_SQL + """,
+ins AS (INSERT INTO analytics_costshare (month, customer_id, amount_reporting, tickets, seats, revenue_share, inputs,
+                                         stale)
+        SELECT month, customer_id, SUM(part) * %(unit)s,
+               COALESCE(SUM(part) FILTER (WHERE driver = 'tickets'), 0) * %(unit)s,
+               COALESCE(SUM(part) FILTER (WHERE driver = 'seats'), 0) * %(unit)s,
+               COALESCE(SUM(part) FILTER (WHERE driver = 'revenue_share'), 0) * %(unit)s, '', ''
+        FROM parts GROUP BY 1, 2 HAVING SUM(part) <> 0)
 SELECT id FROM k WHERE id NOT IN (SELECT DISTINCT id FROM pool)
 """
 
-_SCOPE_SQL = ("CASE %s WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region WHEN 'industry' THEN cu.industry "
-              "WHEN 'acquisition_channel' THEN cu.acquisition_channel END")
+# Some drivers of some months again: their parts into a temporary table, then merged (MERGE_SQL).
+PARTIAL_PARTS_SQL = ("CREATE TEMPORARY TABLE cost_share_new ON COMMIT DROP AS WITH " + PARTS_SQL
+                     + " SELECT id, month, driver, customer_id, part FROM parts")
 
+# sd: the drivers re-split in each month. Each stored row of those months takes the new part of each re-split
+# driver (zero when it now carries none of them) and keeps its other drivers' parts; the total follows.
+MERGE_SQL = """
+WITH sd AS (SELECT * FROM unnest(%(sd_months)s::date[], %(sd_t)s::bool[], %(sd_s)s::bool[], %(sd_r)s::bool[])
+            AS t(month, t, s, r)),
+n AS (SELECT month, customer_id,
+             COALESCE(SUM(part) FILTER (WHERE driver = 'tickets'), 0) * %(unit)s AS t,
+             COALESCE(SUM(part) FILTER (WHERE driver = 'seats'), 0) * %(unit)s AS s,
+             COALESCE(SUM(part) FILTER (WHERE driver = 'revenue_share'), 0) * %(unit)s AS r
+      FROM cost_share_new GROUP BY 1, 2),
+o AS (SELECT c.month, c.customer_id FROM analytics_costshare c JOIN sd ON sd.month = c.month
+      WHERE c.customer_id IS NOT NULL AND ((sd.t AND c.tickets <> 0) OR (sd.s AND c.seats <> 0)
+                                           OR (sd.r AND c.revenue_share <> 0)))
+MERGE INTO analytics_costshare cs
+USING (SELECT COALESCE(n.month, o.month) AS month, COALESCE(n.customer_id, o.customer_id) AS customer_id,
+              COALESCE(n.t, 0) AS t, COALESCE(n.s, 0) AS s, COALESCE(n.r, 0) AS r, sd.t AS st, sd.s AS ss, sd.r AS sr
+       FROM n FULL JOIN o ON o.month = n.month AND o.customer_id = n.customer_id
+       JOIN sd ON sd.month = COALESCE(n.month, o.month)) src
+ON cs.month = src.month AND cs.customer_id = src.customer_id
+WHEN MATCHED THEN UPDATE SET
+  tickets = CASE WHEN src.st THEN src.t ELSE cs.tickets END,
+  seats = CASE WHEN src.ss THEN src.s ELSE cs.seats END,
+  revenue_share = CASE WHEN src.sr THEN src.r ELSE cs.revenue_share END,
+  amount_reporting = CASE WHEN src.st THEN src.t ELSE cs.tickets END + CASE WHEN src.ss THEN src.s ELSE cs.seats END
+                     + CASE WHEN src.sr THEN src.r ELSE cs.revenue_share END
+WHEN NOT MATCHED THEN INSERT (month, customer_id, amount_reporting, tickets, seats, revenue_share, inputs, stale)
+  VALUES (src.month, src.customer_id, src.t + src.s + src.r, src.t, src.s, src.r, '', '')
+"""
 
 MONTH_ROWS_SQL = """
-SELECT m.month, cs.inputs, cs.amount_reporting,
+SELECT m.month, cs.inputs, cs.stale, cs.amount_reporting,
        (SELECT f.amount_reporting FROM analytics_costshare f WHERE f.month = m.month AND f.customer_id = %(focus)s)
 FROM unnest(%(months)s::date[]) AS m(month)
 LEFT JOIN analytics_costshare cs ON cs.month = m.month AND cs.customer_id IS NULL
@@ -383,7 +442,8 @@ def _current() -> str:
 
 
 def _month_rows(months: list[date], focus: int | None = None) -> dict[date, tuple]:
-    """{month: (stored `inputs` — _current() when current, unallocated, the stored part of `focus`)}."""
+    """{month: (`inputs` — _current() unless every driver is stale, `stale` drivers, unallocated, the stored
+    part of `focus`)}; a month never split has inputs None."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -399,57 +459,113 @@ def _shared_costs(first: date, last: date) -> list[tuple]:
                 .order_by("period", "pk"))
 
 
-def _rebuild(months: list[date], costs: list[tuple], current: str, rates) -> dict[date, Decimal]:
-    """Re-split `months` into CostShare (in the caller's transaction): delete their rows, insert the parts
-    computed in SQL, then one month row each with the unallocated amount, marked current (work_mem raised by
-    the caller so the window sorts stay in memory). Returns {month: unallocated}."""
+def _unit() -> Decimal:
     from django.conf import settings
-    from django.db import connection
 
-    from ..models import CostShare
+    return Decimal(1).scaleb(-money.minor_units(settings.REVOPS_REPORTING_CURRENCY))
+
+
+def _split_params(costs: list[tuple], wanted: Callable[[date, str], bool], rates) -> tuple[dict, dict]:
+    """The SQL parameters of the costs `wanted(month, driver)`, and {cost id: (month, driver, total)}."""
+    from django.conf import settings
 
     reporting = settings.REVOPS_REPORTING_CURRENCY
-    unit = Decimal(1).scaleb(-money.minor_units(reporting))
-    wanted = set(months)
+    unit = _unit()
     params = {"ids": [], "months": [], "units": [], "drivers": [], "fields": [], "values": [], "unit": unit}
-    totals: dict[int, tuple[date, Decimal]] = {}
+    totals: dict[int, tuple[date, str, Decimal]] = {}
     for pk, period, amount, currency, driver, seg_field, seg_value in costs:
         month = period.replace(day=1)
-        if month not in wanted:
+        if not wanted(month, driver):
             continue
         total = money.quantize(amount * rates.rate(currency, month), reporting)
-        totals[pk] = (month, total)
+        totals[pk] = (month, driver, total)
         params["ids"].append(pk)
         params["months"].append(month)
         params["units"].append(int((total / unit).to_integral_value()))
         params["drivers"].append(driver)
         params["fields"].append(seg_field)
         params["values"].append(seg_value)
+    return params, totals
+
+
+def _uncarried_by_driver(totals: dict, uncarried: set[int]) -> dict[date, dict[str, Decimal]]:
+    out: dict[date, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(DRIVERS, ZERO))
+    for pk, (month, driver, total) in totals.items():
+        if pk in uncarried:
+            out[month][driver] += total
+    return out
+
+
+def _rebuild(months: list[date], costs: list[tuple], current: str, rates) -> dict[date, Decimal]:
+    """Split `months` again from scratch into CostShare (in the caller's transaction): delete their rows,
+    insert the parts computed in SQL, then one month row each with the unallocated amount (by driver and in
+    total), marked current (work_mem raised by the caller so the window sorts stay in memory). Returns
+    {month: unallocated}."""
+    from django.db import connection
+
+    from ..models import CostShare
+
+    wanted = set(months)
+    params, totals = _split_params(costs, lambda month, _driver: month in wanted, rates)
     CostShare.objects.filter(month__in=months).delete()
     uncarried: set[int] = set()
     if params["ids"]:
         with connection.cursor() as cursor:
             cursor.execute(SPLIT_SQL, params)  # inserts the parts; returns the costs nobody could carry
             uncarried = {row[0] for row in cursor.fetchall()}
-    unallocated: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    for pk, (month, total) in totals.items():
-        if pk in uncarried:
-            unallocated[month] += total
-    CostShare.objects.bulk_create([CostShare(month=m, customer=None, amount_reporting=unallocated[m],
-                                             inputs=current) for m in months])
-    return {m: unallocated[m] for m in months}
+    left = _uncarried_by_driver(totals, uncarried)
+    CostShare.objects.bulk_create([CostShare(month=m, customer=None, amount_reporting=sum(left[m].values(), ZERO),
+                                             inputs=current, stale="", **left[m]) for m in months])
+    return {m: sum(left[m].values(), ZERO) for m in months}
+
+
+def _resplit_drivers(stale: dict[date, set[str]], costs: list[tuple], rates) -> dict[date, Decimal]:
+    """Split again only the costs of the `stale` drivers of each month (in the caller's transaction, under
+    the lock): their new parts replace the stored parts of those drivers, the other drivers' stay. Returns
+    {month: unallocated}. A stale driver with no cost that month has nothing stored either (any change of the
+    costs blanks the whole month), so it only has its mark cleared."""
+    from django.db import connection
+
+    params, totals = _split_params(costs, lambda month, driver: driver in stale.get(month, ()), rates)
+    uncarried: set[int] = set()
+    if params["ids"]:
+        with connection.cursor() as cursor:
+            cursor.execute(PARTIAL_PARTS_SQL, params)
+            cursor.execute("SELECT DISTINCT id FROM cost_share_new")
+            uncarried = set(params["ids"]) - {row[0] for row in cursor.fetchall()}
+            months = sorted(stale)
+            cursor.execute(MERGE_SQL, {"sd_months": months, "unit": params["unit"],
+                                       "sd_t": ["tickets" in stale[m] for m in months],
+                                       "sd_s": ["seats" in stale[m] for m in months],
+                                       "sd_r": ["revenue_share" in stale[m] for m in months]})
+            cursor.execute("DROP TABLE cost_share_new")
+    left = _uncarried_by_driver(totals, uncarried)
+    out: dict[date, Decimal] = {}
+    with connection.cursor() as cursor:
+        for month, drivers in sorted(stale.items()):
+            new = {d: left[month][d] for d in DRIVERS if d in drivers}
+            cursor.execute(
+                "UPDATE analytics_costshare SET tickets = COALESCE(%(tickets)s, tickets), "
+                "seats = COALESCE(%(seats)s, seats), revenue_share = COALESCE(%(revenue_share)s, revenue_share), "
+                "amount_reporting = COALESCE(%(tickets)s, tickets) + COALESCE(%(seats)s, seats) "
+                "+ COALESCE(%(revenue_share)s, revenue_share), stale = '' "
+                "WHERE month = %(month)s AND customer_id IS NULL RETURNING amount_reporting",
+                {"month": month, **{d: new.get(d) for d in DRIVERS}})
+            out[month] = cursor.fetchone()[0]
+    return out
 
 
 def cost_shares_refresh(*, months: list[date], rates=None, focus: int | None = None) -> tuple[dict, dict | None]:
-    """Bring the stored split of `months` (first days) up to date: the months marked stale by the triggers
-    (or never split) are re-split, under the exclusive advisory lock (in-flight writes commit first).
+    """Bring the stored split of `months` (first days) up to date: the months marked by the triggers (or
+    never split) are split again — from scratch, or only the drivers named stale — under the exclusive
+    advisory lock (in-flight writes commit first).
     Returns ({month: unallocated amount}, {month: the stored part of `focus`} — None after a re-split)."""
     from django.db import connection, transaction
 
     current = _current()
     rows = _month_rows(months, focus)
-    if all(rows.get(m, ("",))[0] == current for m in months):
-        return ({m: rows[m][1] for m in months}, {m: rows[m][2] for m in months if rows[m][2] is not None})
+    if all(m in rows and rows[m][0] == current and not rows[m][1] for m in months):
+        return ({m: rows[m][2] for m in months}, {m: rows[m][3] for m in months if rows[m][3] is not None})
     if rates is None:
         from .profitability import Rates
 
@@ -460,15 +576,30 @@ def cost_shares_refresh(*, months: list[date], rates=None, focus: int | None = N
             if not cursor.fetchone()[0]:  # another re-split (or a write) is running: wait, then look again
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
                 rows = _month_rows(months)
-        out = {m: rows[m][1] for m in months}
-        stale = [m for m in months if rows.get(m, ("",))[0] != current]
-        if stale:
-            costs = _shared_costs(stale[0], add_months(stale[-1], 1) - timedelta(days=1))
-            out.update(_rebuild(stale, costs, current, rates))
+        out = {m: rows[m][2] for m in months if m in rows}
+        whole = [m for m in months if m not in rows or rows[m][0] != current]
+        partly = {m: set(rows[m][1].split(",")) for m in months if m not in whole and rows[m][1]}
+        if whole or partly:
+            touched = sorted([*whole, *partly])
+            costs = _shared_costs(touched[0], add_months(touched[-1], 1) - timedelta(days=1))
+            if whole:
+                out.update(_rebuild(whole, costs, current, rates))
+            if partly:
+                out.update(_resplit_drivers(partly, costs, rates))
     return out, None
 
 
 LOCK_KEY = 7_220_301  # pg_advisory_xact_lock key of the CostShare rebuild
+
+
+def refresh_in_background(*, months: list[date]):
+    """Start bringing the stored split of `months` up to date on another connection (a
+    revops.kernel.background Job; `wait()` on it before reading), so that a re-split overlaps the caller's
+    other reads. The caller's read (`stored_shares`) still checks and re-splits what is stale, so nothing
+    depends on the job: off PostgreSQL or inside a transaction it is not even started."""
+    from revops.kernel import background
+
+    return background.start(lambda: cost_shares_refresh(months=months))
 
 
 def stored_shares(*, months: list[date], rates=None, focus: int | None = None, by_month: bool = False,
@@ -489,8 +620,8 @@ def stored_shares(*, months: list[date], rates=None, focus: int | None = None, b
         if focus_parts:
             shares.by_customer = {focus: sum(focus_parts.values(), ZERO).quantize(e)}
         return shares
-    shares.by_customer = {pk: v.quantize(e) for pk, v in parts.values_list("customer_id")
-                          .annotate(s=Sum("amount_reporting")).order_by()}
+    shares.by_customer = {pk: v.quantize(e) for pk, v in plain_rows(parts.values_list("customer_id")
+                                                                   .annotate(s=Sum("amount_reporting")).order_by())}
     if by_month:
         if segment is not None:
             parts = parts.filter(**{f"customer__{segment[0]}": segment[1]})
@@ -514,17 +645,27 @@ def cost_shares_verify(*, months: list[date]) -> dict[date, list[str]]:
     out: dict[date, list[str]] = {}
     for m in months:
         fresh = _split([m], [add_months(m, 1) - timedelta(days=1)], rates, attrs, None)
-        stored = {pk: a for pk, a in CostShare.objects.filter(month=m, customer__isnull=False)
-                  .values_list("customer_id", "amount_reporting")}
-        unallocated = CostShare.objects.filter(month=m, customer__isnull=True).values_list("amount_reporting",
-                                                                                          flat=True).first()
+        rows = {pk: (amount, dict(zip(DRIVERS, by_driver, strict=True))) for pk, amount, *by_driver in
+                CostShare.objects.filter(month=m).values_list("customer_id", "amount_reporting", *DRIVERS)}
+        stored = {pk: amount for pk, (amount, _d) in rows.items() if pk is not None}
+        unallocated = rows[None][0] if None in rows else None
         problems = []
         expected = {pk: v for pk, v in fresh.by_customer.items() if v}
         for pk in sorted(set(expected) | set(stored)):
             if expected.get(pk, ZERO) != stored.get(pk, ZERO):
                 problems.append(f"customer {pk}: stored {stored.get(pk, ZERO)}, computed {expected.get(pk, ZERO)}")
+            elif pk in rows:  # the same total: its parts by driver, too
+                for d, part in rows[pk][1].items():
+                    if part != fresh.by_driver.get((pk, d), ZERO):
+                        problems.append(f"customer {pk}: stored {part} by {d}, "
+                                        f"computed {fresh.by_driver.get((pk, d), ZERO)}")
         if (unallocated or ZERO) != fresh.unallocated:
             problems.append(f"unallocated: stored {unallocated}, computed {fresh.unallocated}")
+        elif None in rows:
+            for d, part in rows[None][1].items():
+                if part != fresh.unallocated_by_driver.get(d, ZERO):
+                    problems.append(f"unallocated by {d}: stored {part}, "
+                                    f"computed {fresh.unallocated_by_driver.get(d, ZERO)}")
         if problems:
             out[m] = problems
     return out

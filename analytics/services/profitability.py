@@ -16,15 +16,16 @@ import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, F, Max, Sum
 from django.db.models.functions import TruncMonth
 
 from revops.kernel import money
+from revops.kernel.background import fetch, plain_rows
 from revops.kernel.dates import add_months
 
 from .cost_allocation import ALLOCATION_RULE, shared_shares
@@ -253,6 +254,81 @@ def usage_quantities(*, first: date, last: date, customer_id: int | None = None,
     return {key: (quantity, meters[key[1]]) for key, quantity in quantities.items()}
 
 
+# The contract lines' cost of goods, exactly: a recurring line costs unit cost × quantity × Σ over the months
+# it overlaps in the window of (days served that month ÷ days of that month) × the month's FX rate. Every
+# month length divides COMMON_DAYS (lcm of 28, 29, 30 and 31), so each term is summed as an exact numerator
+# over COMMON_DAYS and divided once per customer (in Python, at 60 digits) — no rounded fraction such as
+# 10/30 can tip a half cent. A one-time line costs unit cost × quantity × the FX rate of its start month,
+# once, when it starts in the window. Rates: the latest on or before the first day of the month (as
+# `Rates`), 1 in the reporting currency. The plan: the product of the recurring line that ends last in
+# the window, then has the highest monthly amount (compared as amount × 12 ÷ months of its period, exact),
+# then the greatest name (compared by code point, as Python does).
+COMMON_DAYS = 377_580
+_LINES_CTES = """
+WITH l AS (
+  SELECT c.customer_id, p.kind, p.currency, p.unit_cost * l.quantity AS base, p.name, l.amount, l.period,
+         l.start_date, GREATEST(l.start_date, %(first)s) AS s, LEAST(l.end_date, %(last)s) AS e
+  FROM contracts_contractline l JOIN contracts_contract c ON c.id = l.contract_id
+  JOIN catalog_product p ON p.id = l.product_id
+  WHERE p.kind IN ('recurring', 'one_time') AND c.status <> 'draft' AND l.start_date <= %(last)s
+    AND l.end_date >= %(first)s AND (%(focus)s::bigint IS NULL OR c.customer_id = %(focus)s::bigint)),
+months AS (
+  SELECT gs::date AS month, extract(day FROM gs + interval '1 month' - interval '1 day')::int AS days_in
+  FROM generate_series(date_trunc('month', %(first)s::date), %(last)s::date, interval '1 month') AS gs),
+fx AS (
+  SELECT cur.currency, months.month, CASE WHEN cur.currency = %(reporting)s THEN 1 ELSE r.rate END AS rate
+  FROM (SELECT DISTINCT currency FROM l WHERE base <> 0) cur CROSS JOIN months
+  LEFT JOIN LATERAL (SELECT f.rate FROM recognition_fxrate f WHERE f.currency = cur.currency AND f.date <= months.month
+                     ORDER BY f.date DESC LIMIT 1) r ON true),
+ranges AS (SELECT DISTINCT currency, s, e FROM l WHERE kind = 'recurring' AND base <> 0),
+range_months AS (
+  SELECT r.currency, r.s, r.e, m.month,
+         (LEAST(r.e, m.month + m.days_in - 1) - GREATEST(r.s, m.month) + 1) * (%(common)s / m.days_in) AS share
+  FROM ranges r JOIN months m ON m.month <= r.e AND m.month + m.days_in - 1 >= r.s),
+one_time AS (
+  SELECT customer_id, currency, date_trunc('month', start_date)::date AS month, base FROM l
+  WHERE kind = 'one_time' AND base <> 0 AND start_date >= %(first)s),
+"""
+# each customer's numerator over the window: the weight of each (currency, date range) once, then Σ base × weight
+_LINES_TOTAL = """
+weights AS (SELECT rm.currency, rm.s, rm.e, SUM(rm.share * fx.rate) AS w
+            FROM range_months rm JOIN fx ON fx.currency = rm.currency AND fx.month = rm.month GROUP BY 1, 2, 3),
+costs AS (
+  SELECT l.customer_id, NULL::date AS month, SUM(l.base * w.w) AS n
+  FROM l JOIN weights w ON w.currency = l.currency AND w.s = l.s AND w.e = l.e
+  WHERE l.kind = 'recurring' AND l.base <> 0 GROUP BY 1
+  UNION ALL
+  SELECT o.customer_id, NULL, SUM(o.base * %(common)s * fx.rate)
+  FROM one_time o JOIN fx ON fx.currency = o.currency AND fx.month = o.month GROUP BY 1)
+"""
+# by month (trends): each customer's numerator of each month
+_LINES_MONTHLY = """
+costs AS (
+  SELECT l.customer_id, rm.month, SUM(l.base * rm.share * fx.rate) AS n
+  FROM l JOIN range_months rm ON rm.currency = l.currency AND rm.s = l.s AND rm.e = l.e
+  JOIN fx ON fx.currency = rm.currency AND fx.month = rm.month
+  WHERE l.kind = 'recurring' AND l.base <> 0 GROUP BY 1, 2
+  UNION ALL
+  SELECT o.customer_id, o.month, SUM(o.base * %(common)s * fx.rate)
+  FROM one_time o JOIN fx ON fx.currency = o.currency AND fx.month = o.month GROUP BY 1, 2)
+"""
+_LINES_SELECT = """
+SELECT 'cost', customer_id, month, n, NULL FROM costs
+UNION ALL
+SELECT * FROM (
+  SELECT DISTINCT ON (customer_id) 'plan', customer_id, NULL::date, NULL::numeric, name FROM l
+  WHERE kind = 'recurring'
+  ORDER BY customer_id, e DESC, CASE period WHEN 'month' THEN amount * 12 WHEN 'quarter' THEN amount * 4
+                                            WHEN 'year' THEN amount ELSE 0 END DESC, name COLLATE "C" DESC) plans
+UNION ALL
+SELECT 'no rate', NULL, fx.month, NULL, fx.currency FROM fx
+WHERE fx.rate IS NULL AND (EXISTS (SELECT 1 FROM range_months rm WHERE rm.currency = fx.currency AND rm.month = fx.month)
+                           OR EXISTS (SELECT 1 FROM one_time o WHERE o.currency = fx.currency AND o.month = fx.month))
+"""
+LINES_SQL = _LINES_CTES + _LINES_TOTAL + _LINES_SELECT
+LINES_BY_MONTH_SQL = _LINES_CTES + _LINES_MONTHLY + _LINES_SELECT
+
+
 # --- the computation ------------------------------------------------------------------------------------
 
 @dataclass
@@ -288,10 +364,11 @@ class _Run:
     def load_customers(self) -> None:
         from customers.models import Customer
 
-        rows = Customer.objects.values_list("pk", *_ATTRS)
+        rows = Customer.objects.values_list("pk", *_ATTRS).order_by()
         if self.focus is not None:
             rows = rows.filter(pk=self.focus)
-        self.attrs = {pk: dict(zip(_ATTRS, rest, strict=True)) for pk, *rest in rows}
+        self.attrs = {pk: {"name": n, "industry": i, "size": s, "region": r, "acquisition_channel": c}
+                      for pk, n, i, s, r, c in plain_rows(rows)}
 
     def counts_in_month(self, customer_id: int) -> bool:
         if not self.by_month:
@@ -302,7 +379,8 @@ class _Run:
         return attrs is not None and attrs.get(self.month_filter[0]) == self.month_filter[1]
 
     # revenue
-    def load_revenue(self) -> None:
+    def revenue_rows(self) -> list[tuple]:
+        """[(customer, month start or None, credits − debits)] on the revenue accounts over the window."""
         from recognition.models import Account, JournalLine
 
         accounts = list(Account.objects.filter(role=Account.Role.REVENUE).values_list("pk", flat=True))
@@ -311,77 +389,58 @@ class _Run:
         if self.focus is not None:
             lines = lines.filter(entry__customer_id=self.focus)
         keys = ["entry__customer_id", "entry__period__start"] if self.by_month else ["entry__customer_id"]
-        for row in lines.values(*keys).annotate(c=Sum("credit_reporting"), d=Sum("debit_reporting")).order_by():
-            pk = row["entry__customer_id"]
+        rows = lines.values_list(*keys).annotate(net=Sum(F("credit_reporting") - F("debit_reporting"))).order_by()
+        if not self.by_month:
+            return [(pk, None, net) for pk, net in plain_rows(rows)]
+        return plain_rows(rows)
+
+    def add_revenue(self, rows: list[tuple]) -> None:
+        for pk, month, net in rows:
             if pk not in self.attrs:
                 continue
-            amount = (row["c"] or ZERO) - (row["d"] or ZERO)
+            amount = net or ZERO
             self.raw[pk].revenue += amount
             if self.by_month and self.counts_in_month(pk):
-                self.per_month[row["entry__period__start"].replace(day=1)].revenue += amount
+                self.per_month[month.replace(day=1)].revenue += amount
 
     # contract lines: cost of goods and plan
-    def _line_rows(self, *, customer_id: int | None, kinds: tuple[str, ...], first: date, last: date) -> list[tuple]:
-        from contracts.models import Contract, ContractLine
+    def line_rows(self) -> list[tuple]:
+        """The contract lines' cost of goods and plans, aggregated in SQL (LINES_SQL): rows (tag, customer,
+        month, amount, text) — ('cost', customer, month or None, numerator over COMMON_DAYS, None),
+        ('plan', customer, None, None, product name) and ('no rate', None, month, None, currency)."""
+        from django.db import connection
 
-        qs = (ContractLine.objects.filter(product__kind__in=kinds, start_date__lte=last, end_date__gte=first)
-              .exclude(contract__status=Contract.Status.DRAFT))
-        if customer_id is not None:
-            qs = qs.filter(contract__customer_id=customer_id)
-        return list(qs.values_list("contract__customer_id", "product__kind", "product__currency", "product__unit_cost",
-                                   "quantity", "start_date", "end_date", "amount", "period", "product__name")
-                    .order_by())
+        params = {"first": self.first, "last": self.last, "common": COMMON_DAYS, "by_month": self.by_month,
+                  "focus": self.focus, "reporting": reporting_currency()}
+        with connection.cursor() as cursor:
+            cursor.execute(LINES_BY_MONTH_SQL if self.by_month else LINES_SQL, params)
+            return cursor.fetchall()
 
-    def load_lines(self) -> None:
-        from contracts.services.periods import MONTHS
-
-        self.lines = self._line_rows(customer_id=self.focus, kinds=("recurring", "one_time"), first=self.first,
-                                     last=self.last)
-        weights: dict[tuple[str, date, date], Decimal] = {}
-        slices: dict[tuple[date, date], list[tuple[date, Decimal]]] = {}
-        plan: dict[int, tuple] = {}
-        month_base: dict[tuple[str, date, date], Decimal] = {}
-        for pk, kind, currency, unit_cost, quantity, start, end, amount, period, product in self.lines:
-            if pk not in self.attrs:
-                continue
-            if kind == "recurring":
-                s, e = max(start, self.first), min(end, self.last)
-                if s > e:
+    def load_lines(self, rows: list[tuple] | None = None) -> None:
+        """Cost of goods of the contract lines (`rows` of `line_rows`, read now when not given) and each
+        customer's plan."""
+        rows = self.line_rows() if rows is None else rows
+        for tag, _pk, month, _amount, currency in rows:
+            if tag == "no rate":
+                self.rates.rate(currency, month)  # raises FxRateMissing (the message names currency and day)
+        plans = {pk: name for tag, pk, _month, _n, name in rows if tag == "plan"}
+        for pk, attrs in self.attrs.items():  # first: the monthly view filtered by plan counts by it
+            attrs["plan"] = plans.get(pk, "(none)")
+        with localcontext(prec=60):  # numerator ÷ COMMON_DAYS, exactly enough to round right
+            for tag, pk, month, numerator, _name in rows:
+                if tag != "cost" or pk not in self.attrs:
                     continue
-                monthly = amount / MONTHS[period] if period in MONTHS else ZERO
-                candidate = (e, monthly, product)
-                if pk not in plan or candidate > plan[pk]:
-                    plan[pk] = candidate
-                if not unit_cost or not quantity:
-                    continue
-                base = unit_cost * quantity
-                key = (currency, s, e)
-                w = weights.get(key)
-                if w is None:
-                    sl = slices.get((s, e))
-                    if sl is None:
-                        sl = slices[s, e] = month_slices(s, e)
-                    w = weights[key] = sum((f * self.rates.rate(currency, m) for m, f in sl), ZERO)
-                self.raw[pk].product_cost += base * w
-                if self.counts_in_month(pk):
-                    month_base[key] = month_base.get(key, ZERO) + base
-            elif self.first <= start <= self.last and unit_cost and quantity:
-                month = start.replace(day=1)
-                cost = unit_cost * quantity * self.rates.rate(currency, month)
+                cost = numerator / COMMON_DAYS
                 self.raw[pk].product_cost += cost
-                if self.counts_in_month(pk):
+                if month is not None and self.counts_in_month(pk):
                     self.per_month[month].product_cost += cost
-        for (currency, s, e), base in month_base.items():  # the monthly view: each date range's months once
-            for m, f in slices[s, e]:
-                self.per_month[m].product_cost += base * f * self.rates.rate(currency, m)
-        for pk, attrs in self.attrs.items():
-            attrs["plan"] = plan[pk][2] if pk in plan else "(none)"
 
     # usage
-    def load_usage(self) -> None:
-        monthly = self.by_month
-        for (pk, _meter, month), (quantity, m) in usage_quantities(
-                first=self.first, last=self.last, customer_id=self.focus, monthly=monthly).items():
+    def usage_rows(self) -> dict:
+        return usage_quantities(first=self.first, last=self.last, customer_id=self.focus, monthly=self.by_month)
+
+    def add_usage(self, quantities: dict) -> None:
+        for (pk, _meter, month), (quantity, m) in quantities.items():
             if pk not in self.attrs or not quantity:
                 continue
             rate = self.rates.rate(m["currency"], month) if month is not None else Decimal(1)
@@ -391,7 +450,13 @@ class _Run:
                 self.per_month[month].usage_cost += cost
 
     # cost to serve
-    def load_service_costs(self) -> None:
+    def shared_shares(self, rates: Rates | None):
+        """This window's shares of the shared costs (cost_allocation.Shares; `rates` None: its own)."""
+        return shared_shares(months=self.months, rates=rates or Rates(), focus=self.focus, by_month=self.by_month,
+                             segment=self.month_filter if self.by_month else None)
+
+    def load_service_costs(self, shares=None) -> None:
+        """Direct costs, and the shared ones' `shares` (read now when not given)."""
         from ..models import ServiceCost
 
         costs = ServiceCost.objects.filter(period__gte=self.months[0], period__lte=self.last)
@@ -406,8 +471,7 @@ class _Run:
             self.raw[pk].direct_cost += value
             if self.counts_in_month(pk):
                 self.per_month[month].direct_cost += value
-        shares = shared_shares(months=self.months, rates=self.rates, focus=self.focus, by_month=self.by_month,
-                               segment=self.month_filter if self.by_month else None)
+        shares = self.shared_shares(self.rates) if shares is None else shares
         for pk, part in shares.by_customer.items():
             if pk in self.attrs:
                 self.raw[pk].allocated_cost += part
@@ -428,13 +492,21 @@ def _compute(*, first: date, last: date, focus: int | None = None, by_month: boo
 
         raise field_error("from", "must not be after to")
     run = _Run(first, last, focus=focus, by_month=by_month, month_filter=month_filter)
+    # Over everyone, the SQL-heavy parts run on other connections while this one works through the contract
+    # lines in Python (revops.kernel.background; inline inside a transaction or off PostgreSQL): the shared
+    # costs' split (re-splitting a stale month first), revenue and usage aggregates, the contract lines.
+    apart = focus is None
+    shares = fetch(lambda: run.shared_shares(None)) if apart else None
+    revenue = fetch(run.revenue_rows) if apart else None
+    usage = fetch(run.usage_rows) if apart else None
+    lines = fetch(run.line_rows) if apart else None
     run.load_customers()
     if not run.attrs:
         return Result(first, last)
-    run.load_revenue()
-    run.load_lines()
-    run.load_usage()
-    run.load_service_costs()
+    run.load_lines(lines.result() if apart else None)
+    run.add_revenue(revenue.result() if apart else run.revenue_rows())
+    run.add_usage(usage.result() if apart else run.usage_rows())
+    run.load_service_costs(shares.result() if apart else None)
     exponent = _exponent(reporting_currency())
     return Result(first, last, customers={pk: m.rounded(exponent) for pk, m in run.raw.items()}, attrs=run.attrs,
                   months={m: run.per_month[m] for m in run.months} if by_month else {},

@@ -1,0 +1,52 @@
+"""The profitability report with its reads really apart (revops.kernel.background: outside a transaction,
+on PostgreSQL, the shared costs' split, revenue, usage and the contract lines are read on other
+connections): the same hand-computed figures as inline (tests/analytics/test_profitability.py), also on the
+first read after a ticket change, which re-splits that month's tickets-driven costs on another connection."""
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+
+from analytics.services import cost_allocation as ca
+from analytics.services import profitability as prof
+from revops.kernel import background
+from tests.analytics.test_profitability_data import FIRST, LAST, dataset
+
+FIXTURES = (dataset,)
+
+pytestmark = [pytest.mark.skipif(connection.vendor != "postgresql", reason="runs apart on PostgreSQL only"),
+              pytest.mark.django_db(transaction=True)]
+
+
+def _figures(report) -> dict:
+    return {r["name"]: (r["revenue"], r["cost_of_goods"], r["cost_to_serve"], r["contribution"], r["plan"])
+            for r in report["rows"]}
+
+
+def test_the_report_read_apart_has_the_hand_computed_figures(dataset):
+    assert background.can_start()
+    report = prof.report(first=FIRST, last=LAST)
+    assert _figures(report) == {
+        "A corp": (D("3000.00"), D("160.00"), D("631.43"), D("2208.57"), "Plan One"),
+        "B corp": (D("2000.00"), D("650.00"), D("600.48"), D("749.52"), "Plan One"),
+        "C corp": (D("100.00"), D("60.00"), D("388.09"), D("-348.09"), "Plan One")}
+    assert report["unallocated"] == D("50.00")
+    assert report["whale_curve"]["peak"]["rank"] == 2
+
+
+def test_after_a_ticket_change_the_report_read_apart_re_splits_that_driver(dataset):
+    prof.report(first=FIRST, last=LAST)
+    ca.support_volume_set(customer_id=dataset["a"].pk, period=date(2027, 2, 1), tickets=3)  # A 60.00, B 40.00
+    rows = {r["name"]: r for r in prof.report(first=FIRST, last=LAST)["rows"]}
+    assert (rows["A corp"]["cost_to_serve"], rows["B corp"]["cost_to_serve"]) == (D("658.10"), D("573.81"))
+    assert ca.cost_shares_verify(months=[date(2027, 1, 1), date(2027, 2, 1), date(2027, 3, 1)]) == {}
+
+
+def test_a_missing_fx_rate_is_still_a_clear_error_when_read_apart(dataset):
+    from recognition.models import FxRate
+    from recognition.services.journal import FxRateMissing
+
+    FxRate.objects.all().delete()
+    with pytest.raises(FxRateMissing, match="EUR"):
+        prof.report(first=FIRST, last=LAST)
