@@ -239,9 +239,9 @@ class CostShare(models.Model):
     one row per (month, customer) with the customer's part, and one row per month without a customer that
     holds what nobody could carry and whether the month is current. Stored so that one customer's cost to
     serve does not re-split every customer's. PostgreSQL triggers (migrations 0005, 0006) blank a month
-    row's `inputs` when an input of that month changes, or, for ticket counts and posted revenue, name the
-    one driver they move in `stale`; the next read re-splits those months (or those drivers) only. Always
-    rebuildable from the source records (`cost_allocation.cost_shares_verify`)."""
+    row's `inputs` when an input of that month changes, or, for ticket counts, posted revenue and contract
+    lines, name the one driver they move in `stale`; the next read re-splits those months (or those drivers)
+    only. Always rebuildable from the source records (`cost_allocation.cost_shares_verify`)."""
 
     month = models.DateField(help_text="First day of the month.")
     # no database constraint: a re-split inserts ~10,000 rows a month and the per-row foreign-key checks cost
@@ -262,7 +262,11 @@ class CostShare(models.Model):
                                         "input changed since that may move every driver's split.")
     stale = models.CharField(max_length=100, blank=True, default="",
                              help_text="The month row: the drivers whose weights changed since the split "
-                                       "(comma-separated: tickets, revenue_share); only those are re-split.")
+                                       "(comma-separated: tickets, seats, revenue_share); only those are re-split.")
+    fallback = models.CharField(max_length=100, blank=True, default="",
+                                help_text="The month row: the drivers with a cost that had no weight (split "
+                                          "equally over the active customers, or carried by nobody) at the "
+                                          "last split; a change of the active customers (seats) re-splits them.")
 
     class Meta:
         ordering = ["month", "customer_id"]

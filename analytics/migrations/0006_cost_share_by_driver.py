@@ -4,13 +4,21 @@ import importlib
 
 from django.db import migrations, models
 
-# The stored split keeps each customer's part by driver (tickets, seats, revenue_share) so that the two
-# inputs written most often re-split only their own driver's costs: a ticket count moves only the tickets
-# weights, posted revenue only the revenue-share weights (their changes name that driver in the month row's
-# `stale`); every other input (costs, contract lines and status, segments, FX rates, product kinds, account
-# roles, period starts) can move every driver's split or the equal-parts fallback's pool and still blanks
-# `inputs`. The rows stored before this migration have no parts by driver: they are dropped (rebuilt on the
-# next read).
+# The stored split keeps each customer's part by driver (tickets, seats, revenue_share) so that a change
+# re-splits only the costs whose split it can move, named by driver in the month row's `stale`:
+#   ticket counts              the month's tickets-driven costs;
+#   journal entries and lines  the month's revenue-share costs;
+#   contract lines, a contract's move into or out of draft or to another customer
+#                              seats-driven costs (seat-days) and, through the month row's `fallback`, the
+#                              drivers with a cost that had no weight (the active customers it falls back to);
+#                              a line marks only the months whose seat-days it changes: all of its months
+#                              when its contract, product or quantity changes, else the days it gains or loses;
+#   a shared service cost      its own driver in its month;
+#   an FX rate                 the drivers of the costs in its currency, from its month on;
+#   a customer's segment field the drivers of the costs scoped by that field to its old or new value.
+# What is left (deleting a customer, a product's kind, an account's role, a period's start: rare admin
+# changes) still blanks `inputs`: those months are split again from scratch. The rows stored before this
+# migration have no parts by driver: they are dropped (rebuilt on the next read).
 LOCK = 7220301
 STALE_FN = f"""
 DROP FUNCTION IF EXISTS analytics_cost_share_stale(date, date);
@@ -19,6 +27,7 @@ RETURNS void AS $$
 BEGIN
   IF first_day IS NULL THEN RETURN; END IF;
   PERFORM pg_advisory_xact_lock_shared({LOCK});
+  IF driver NOT IN ('tickets', 'seats', 'revenue_share') THEN driver := NULL; END IF;  -- not a shared driver
   IF driver IS NULL THEN
     UPDATE analytics_costshare SET inputs = '' WHERE customer_id IS NULL AND inputs <> ''
        AND month >= date_trunc('month', first_day)::date AND month <= last_day;
@@ -38,6 +47,116 @@ BY_DRIVER = {
                                                  "JOIN recognition_journalentry e ON e.id = r.entry_id "
                                                  "JOIN recognition_accountingperiod ap ON ap.id = e.period_id"),
 }
+
+# contract lines: INSERT / DELETE touch the line's months; an UPDATE touches the days it gains or loses. Lines
+# of a draft contract carry no seats (the contract's move out of draft marks their months).
+SAME_LINE = "(o.contract_id, o.product_id, o.quantity) IS NOT DISTINCT FROM (n.contract_id, n.product_id, n.quantity)"
+COUNTED = ("EXISTS (SELECT 1 FROM contracts_contract c WHERE c.id IN (o.contract_id, n.contract_id) "
+           "AND c.status <> 'draft')")
+LINE_FN = f"""
+CREATE OR REPLACE FUNCTION analytics_cs_contracts_contractline() RETURNS trigger AS $$
+DECLARE a date; b date;
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    SELECT min(x), max(y) INTO a, b FROM (
+      SELECT LEAST(o.start_date, n.start_date) AS x, GREATEST(o.end_date, n.end_date) AS y
+      FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE NOT {SAME_LINE} AND {COUNTED}
+      UNION ALL
+      SELECT LEAST(o.start_date, n.start_date), GREATEST(o.start_date, n.start_date) - 1
+      FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {SAME_LINE} AND o.start_date <> n.start_date AND {COUNTED}
+      UNION ALL
+      SELECT LEAST(o.end_date, n.end_date) + 1, GREATEST(o.end_date, n.end_date)
+      FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {SAME_LINE} AND o.end_date <> n.end_date AND {COUNTED}) t;
+    PERFORM analytics_cost_share_stale(a, b, 'seats');
+  ELSIF TG_OP = 'INSERT' THEN  -- (each branch names only the transition table its trigger has)
+    SELECT min(r.start_date), max(r.end_date) INTO a, b
+    FROM new_rows r JOIN contracts_contract c ON c.id = r.contract_id WHERE c.status <> 'draft';
+    PERFORM analytics_cost_share_stale(a, b, 'seats');
+  ELSE
+    SELECT min(r.start_date), max(r.end_date) INTO a, b
+    FROM old_rows r JOIN contracts_contract c ON c.id = r.contract_id WHERE c.status <> 'draft';
+    PERFORM analytics_cost_share_stale(a, b, 'seats');
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+# contracts: only a move into or out of draft (draft contracts carry no seats) or to another customer counts
+CONTRACT_FN = """
+CREATE OR REPLACE FUNCTION analytics_cs_contracts_contract() RETURNS trigger AS $$
+DECLARE a date; b date;
+BEGIN
+  IF TG_OP <> 'UPDATE' THEN RETURN NULL; END IF;  -- a new contract has no lines yet; deleted lines mark themselves
+  SELECT min(l.start_date), max(l.end_date) INTO a, b
+  FROM old_rows o JOIN new_rows n ON n.id = o.id JOIN contracts_contractline l ON l.contract_id = n.id
+  WHERE (o.status = 'draft', o.customer_id) IS DISTINCT FROM (n.status = 'draft', n.customer_id);
+  PERFORM analytics_cost_share_stale(a, b, 'seats');
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+
+# shared costs, FX rates, customers: the (driver, month) of each shared cost the change can move
+COST_FN = """
+CREATE OR REPLACE FUNCTION analytics_cs_analytics_servicecost() RETURNS trigger AS $$
+DECLARE r record;
+BEGIN
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    FOR r IN SELECT DISTINCT driver, period FROM new_rows WHERE customer_id IS NULL LOOP
+      PERFORM analytics_cost_share_stale(r.period, r.period, r.driver);
+    END LOOP;
+  END IF;
+  IF TG_OP IN ('DELETE', 'UPDATE') THEN
+    FOR r IN SELECT DISTINCT driver, period FROM old_rows WHERE customer_id IS NULL LOOP
+      PERFORM analytics_cost_share_stale(r.period, r.period, r.driver);
+    END LOOP;
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+_FX_COSTS = ("SELECT DISTINCT s.driver, s.period FROM analytics_servicecost s WHERE s.customer_id IS NULL "
+             "AND s.currency IN (SELECT currency FROM {t}) "
+             "AND s.period >= (SELECT date_trunc('month', min(date))::date FROM {t})")
+FX_FN = f"""
+CREATE OR REPLACE FUNCTION analytics_cs_recognition_fxrate() RETURNS trigger AS $$
+DECLARE r record;
+BEGIN
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    FOR r IN {_FX_COSTS.format(t="new_rows")} LOOP PERFORM analytics_cost_share_stale(r.period, r.period, r.driver);
+    END LOOP;
+  END IF;
+  IF TG_OP IN ('DELETE', 'UPDATE') THEN
+    FOR r IN {_FX_COSTS.format(t="old_rows")} LOOP PERFORM analytics_cost_share_stale(r.period, r.period, r.driver);
+    END LOOP;
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+CUSTOMER_FN = """
+CREATE OR REPLACE FUNCTION analytics_cs_customers_customer() RETURNS trigger AS $$
+DECLARE r record;
+BEGIN
+  IF TG_OP = 'INSERT' THEN RETURN NULL; END IF;  -- a new customer carries nothing yet
+  IF TG_OP = 'DELETE' THEN  -- everyone else's parts move: every month from scratch (rare)
+    PERFORM analytics_cost_share_stale('-infinity'::date, 'infinity'::date);
+    RETURN NULL;
+  END IF;
+  FOR r IN
+    WITH changed AS (
+      SELECT ch.f, ch.a, ch.b FROM old_rows o JOIN new_rows n ON n.id = o.id
+      CROSS JOIN LATERAL (VALUES ('size', o.size, n.size), ('region', o.region, n.region),
+                                 ('industry', o.industry, n.industry),
+                                 ('acquisition_channel', o.acquisition_channel, n.acquisition_channel)) AS ch(f, a, b)
+      WHERE ch.a IS DISTINCT FROM ch.b)
+    SELECT DISTINCT s.driver, s.period FROM analytics_servicecost s
+    WHERE s.customer_id IS NULL
+      AND EXISTS (SELECT 1 FROM changed c WHERE c.f = s.segment_field AND s.segment_value IN (c.a, c.b))
+  LOOP
+    PERFORM analytics_cost_share_stale(r.period, r.period, r.driver);
+  END LOOP;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+"""
+PRECISE = {"contracts_contractline": LINE_FN, "contracts_contract": CONTRACT_FN, "analytics_servicecost": COST_FN,
+           "recognition_fxrate": FX_FN, "customers_customer": CUSTOMER_FN}
 
 
 def _function_sql(table: str, driver: str, months: str) -> str:
@@ -60,19 +179,26 @@ def forwards(apps, schema_editor):
     schema_editor.execute("DELETE FROM analytics_costshare")
     if schema_editor.connection.vendor != "postgresql":
         return
+    # room on each page for a new version of its rows: re-splitting one driver updates ~10,000 rows in place,
+    # and with free space on the page PostgreSQL does it without touching the indexes (HOT updates)
+    schema_editor.execute("ALTER TABLE analytics_costshare SET (fillfactor = 60)")
     schema_editor.execute(STALE_FN)
     for table, (driver, months) in BY_DRIVER.items():
         schema_editor.execute(_function_sql(table, driver, months))
+    for sql in PRECISE.values():
+        schema_editor.execute(sql)
 
 
 def backwards(apps, schema_editor):
     schema_editor.execute("DELETE FROM analytics_costshare")
     if schema_editor.connection.vendor != "postgresql":
         return
+    schema_editor.execute("ALTER TABLE analytics_costshare RESET (fillfactor)")
     schema_editor.execute("DROP FUNCTION IF EXISTS analytics_cost_share_stale(date, date, text)")
     previous = importlib.import_module("analytics.migrations.0005_cost_share")
     schema_editor.execute(previous.STALE_FN)
-    for table in BY_DRIVER:  # the 0005 trigger functions again (the triggers themselves are unchanged)
+    for table in [*BY_DRIVER, *PRECISE]:  # the 0005 functions again
+        # (the triggers themselves are unchanged)
         months, changed = previous.WATCHED[table]
         sql = previous._trigger_sql(table, months, changed)
         schema_editor.execute(sql[:sql.index("CREATE TRIGGER")])
@@ -87,6 +213,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='costshare',
+            name='fallback',
+            field=models.CharField(blank=True, default='', help_text='The month row: the drivers with a cost that had no weight (split equally over the active customers, or carried by nobody) at the last split; a change of the active customers (seats) re-splits them.', max_length=100),
+        ),
+        migrations.AddField(
+            model_name='costshare',
             name='revenue_share',
             field=models.DecimalField(decimal_places=3, default=0, help_text='Of which from costs allocated by revenue share.', max_digits=19),
         ),
@@ -98,7 +229,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='costshare',
             name='stale',
-            field=models.CharField(blank=True, default='', help_text='The month row: the drivers whose weights changed since the split (comma-separated: tickets, revenue_share); only those are re-split.', max_length=100),
+            field=models.CharField(blank=True, default='', help_text='The month row: the drivers whose weights changed since the split (comma-separated: tickets, seats, revenue_share); only those are re-split.', max_length=100),
         ),
         migrations.AddField(
             model_name='costshare',

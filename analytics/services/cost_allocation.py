@@ -167,6 +167,7 @@ class Shares:
     # {(customer, driver): part} and {driver: unallocated} — the Python split fills them (cost_shares_verify)
     by_driver: dict[tuple[int, str], Decimal] = field(default_factory=dict)
     unallocated_by_driver: dict[str, Decimal] = field(default_factory=dict)
+    fallback_drivers: set[str] = field(default_factory=set)  # with a cost that had no weight
 
 
 def _seat_days(months: list[date], month_ends: list[date]) -> tuple[dict, dict]:
@@ -267,6 +268,8 @@ def _split(months: list[date], month_ends: list[date], rates, attrs: dict[int, d
                                                         if in_segment(a, seg_field, seg_value)}
             weights = {pk: w for pk, w in weights.items() if pk in scope}
             pool = pool & scope
+        if not any(w > 0 for w in weights.values()):
+            shares.fallback_drivers.add(driver)
         parts = allocate_cost(amount=total, currency=reporting, weights=weights, fallback=pool)
         if not parts:
             shares.unallocated += total
@@ -317,14 +320,16 @@ def shared_shares(*, months: list[date], rates, focus: int | None = None, by_mon
 # loads, raw ORM writes in data fixes and tests), so rather than trusting each writer to call a rebuild,
 # statement-level PostgreSQL triggers (migrations 0005, 0006) mark the months a write touches, and a read
 # re-splits only those months:
-# - most inputs (shared costs, contract lines and contract status, customers' segment fields, FX rates,
-#   product kinds, account roles, period starts) can move every driver's split, or the equal-parts
-#   fallback's pool: they blank the month row's `inputs` and the month is split again from scratch
-#   (`_rebuild`: delete, insert);
-# - the two written most often move one driver's weights only — ticket counts (tickets) and posted revenue
-#   (revenue_share): they name that driver in the month row's `stale`, and only that driver's costs are
-#   split again (`_resplit_drivers`: the new parts merged into the stored rows, which keep their part by
-#   driver for that; the other drivers' parts stay as they are).
+# - a change names in the month row's `stale` the drivers whose costs' split it can move, and only those
+#   drivers' costs are split again (`_resplit_drivers`: the new parts merged into the stored rows, which keep
+#   each customer's part by driver for that; the other drivers' parts stay as they are): ticket counts →
+#   tickets; posted revenue → revenue_share; contract lines and a contract's move into or out of draft →
+#   seats (the seat-days, and the active customers a cost with no weight falls back to: a seats re-split
+#   also splits again the drivers named in the month row's `fallback`); a shared cost → its driver; an FX
+#   rate → the drivers of the costs in its currency; a customer's segment field → the drivers of the costs
+#   scoped by it (migration 0006 says exactly which months each marks);
+# - the rare rest (a customer deleted, a product's kind, an account's role, a period's start) blanks the
+#   month row's `inputs`: the month is split again from scratch (`_rebuild`: delete, insert).
 # The triggers take the shared side of an advisory lock whose exclusive side a re-split holds, so a
 # re-split never reads around an uncommitted write and a write never lands between a re-split's read and
 # its "current" mark.
@@ -336,8 +341,9 @@ def shared_shares(*, months: list[date], rates, focus: int | None = None, by_mon
 
 DRIVERS = ("tickets", "seats", "revenue_share")  # the shared drivers, and CostShare's columns by driver
 
-# The parts of the costs in k (one row per cost): parts(id, month, driver, customer_id, part in minor units);
-# pool holds every (cost, customer) that carries something. A driver's weights are read only when a cost in
+# The parts of the costs in k (one row per cost): parts(id, month, driver, customer_id, fb, part in minor
+# units), fb true for a cost with no weight split equally over the active customers of its scope (the
+# fallback); pool holds every (cost, customer) that carries something. A driver's weights are read only when a cost in
 # k uses it (the uncorrelated EXISTS guards are evaluated once, before the subtree).
 PARTS_SQL = """
 k AS (SELECT * FROM unnest(%(ids)s::bigint[], %(months)s::date[], %(units)s::numeric[], %(drivers)s::text[],
@@ -361,42 +367,46 @@ w AS (SELECT 'tickets'::text AS driver, customer_id, period AS month, tickets::n
       UNION ALL SELECT 'seats', customer_id, month, w FROM seats
       WHERE w > 0 AND EXISTS (SELECT 1 FROM k WHERE driver = 'seats')
       UNION ALL SELECT 'revenue_share', customer_id, month, w FROM rev WHERE w > 0),
-scoped AS (SELECT k.id, k.month, k.units, k.driver, w.customer_id, w.w FROM k
+scoped AS (SELECT k.id, k.month, k.units, k.driver, w.customer_id, w.w, false AS fb FROM k
            JOIN w ON w.driver = k.driver AND w.month = k.month JOIN cu ON cu.id = w.customer_id
            WHERE k.seg_field = '' OR k.seg_value = CASE k.seg_field WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region
                  WHEN 'industry' THEN cu.industry WHEN 'acquisition_channel' THEN cu.acquisition_channel END),
 unweighted AS (SELECT * FROM k WHERE id NOT IN (SELECT DISTINCT id FROM scoped)),
 pool AS (SELECT * FROM scoped
          UNION ALL
-         SELECT u.id, u.month, u.units, u.driver, s.customer_id, 1 FROM unweighted u JOIN seats s ON s.month = u.month
+         SELECT u.id, u.month, u.units, u.driver, s.customer_id, 1, true FROM unweighted u
+         JOIN seats s ON s.month = u.month
          JOIN cu ON cu.id = s.customer_id
          WHERE EXISTS (SELECT 1 FROM unweighted)
            AND (u.seg_field = '' OR u.seg_value = CASE u.seg_field WHEN 'size' THEN cu.size WHEN 'region' THEN cu.region
                 WHEN 'industry' THEN cu.industry WHEN 'acquisition_channel' THEN cu.acquisition_channel END)),
-calc AS (SELECT id, month, units, driver, customer_id, div(units * w, SUM(w) OVER p) AS fl,
+calc AS (SELECT id, month, units, driver, customer_id, fb, div(units * w, SUM(w) OVER p) AS fl,
                 mod(units * w, SUM(w) OVER p) AS rem
          FROM pool WINDOW p AS (PARTITION BY id)),
-parts AS (SELECT id, month, driver, customer_id,
+parts AS (SELECT id, month, driver, customer_id, fb,
                  fl + CASE WHEN row_number() OVER (PARTITION BY id ORDER BY rem DESC, customer_id)
                                 <= units - SUM(fl) OVER (PARTITION BY id) THEN 1 ELSE 0 END AS part
           FROM calc)
 """
 
-# A whole month again: insert every customer's parts (by driver and in total); returns the costs nobody carries.
+# A whole month again: insert every customer's parts (by driver and in total); returns the costs nobody carries
+# ('uncarried') and those split by the fallback ('fallback').
 SPLIT_SQL = "WITH " + PARTS_SQL + """,
 ins AS (INSERT INTO analytics_costshare (month, customer_id, amount_reporting, tickets, seats, revenue_share, inputs,
-                                         stale)
+                                         stale, fallback)
         SELECT month, customer_id, SUM(part) * %(unit)s,
                COALESCE(SUM(part) FILTER (WHERE driver = 'tickets'), 0) * %(unit)s,
                COALESCE(SUM(part) FILTER (WHERE driver = 'seats'), 0) * %(unit)s,
-               COALESCE(SUM(part) FILTER (WHERE driver = 'revenue_share'), 0) * %(unit)s, '', ''
+               COALESCE(SUM(part) FILTER (WHERE driver = 'revenue_share'), 0) * %(unit)s, '', '', ''
         FROM parts GROUP BY 1, 2 HAVING SUM(part) <> 0)
-SELECT id FROM k WHERE id NOT IN (SELECT DISTINCT id FROM pool)
+SELECT id, 'uncarried' FROM k WHERE id NOT IN (SELECT DISTINCT id FROM pool)
+UNION ALL
+SELECT DISTINCT id, 'fallback' FROM pool WHERE fb
 """
 
 # Some drivers of some months again: their parts into a temporary table, then merged (MERGE_SQL).
 PARTIAL_PARTS_SQL = ("CREATE TEMPORARY TABLE cost_share_new ON COMMIT DROP AS WITH " + PARTS_SQL
-                     + " SELECT id, month, driver, customer_id, part FROM parts")
+                     + " SELECT id, month, driver, customer_id, fb, part FROM parts")
 
 # sd: the drivers re-split in each month. Each stored row of those months takes the new part of each re-split
 # driver (zero when it now carries none of them) and keeps its other drivers' parts; the total follows.
@@ -423,13 +433,15 @@ WHEN MATCHED THEN UPDATE SET
   revenue_share = CASE WHEN src.sr THEN src.r ELSE cs.revenue_share END,
   amount_reporting = CASE WHEN src.st THEN src.t ELSE cs.tickets END + CASE WHEN src.ss THEN src.s ELSE cs.seats END
                      + CASE WHEN src.sr THEN src.r ELSE cs.revenue_share END
-WHEN NOT MATCHED THEN INSERT (month, customer_id, amount_reporting, tickets, seats, revenue_share, inputs, stale)
-  VALUES (src.month, src.customer_id, src.t + src.s + src.r, src.t, src.s, src.r, '', '')
+WHEN NOT MATCHED THEN INSERT (month, customer_id, amount_reporting, tickets, seats, revenue_share, inputs, stale,
+                              fallback)
+  VALUES (src.month, src.customer_id, src.t + src.s + src.r, src.t, src.s, src.r, '', '', '')
 """
 
 MONTH_ROWS_SQL = """
 SELECT m.month, cs.inputs, cs.stale, cs.amount_reporting,
-       (SELECT f.amount_reporting FROM analytics_costshare f WHERE f.month = m.month AND f.customer_id = %(focus)s)
+       (SELECT f.amount_reporting FROM analytics_costshare f WHERE f.month = m.month AND f.customer_id = %(focus)s),
+       cs.fallback
 FROM unnest(%(months)s::date[]) AS m(month)
 LEFT JOIN analytics_costshare cs ON cs.month = m.month AND cs.customer_id IS NULL
 """
@@ -443,7 +455,7 @@ def _current() -> str:
 
 def _month_rows(months: list[date], focus: int | None = None) -> dict[date, tuple]:
     """{month: (`inputs` — _current() unless every driver is stale, `stale` drivers, unallocated, the stored
-    part of `focus`)}; a month never split has inputs None."""
+    part of `focus`, `fallback` drivers)}; a month never split has inputs None."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -496,6 +508,19 @@ def _uncarried_by_driver(totals: dict, uncarried: set[int]) -> dict[date, dict[s
     return out
 
 
+def _fallback_drivers(totals: dict, unweighted: set[int]) -> dict[date, set[str]]:
+    """{month: drivers with a cost among `unweighted` (split by the fallback, or carried by nobody)}."""
+    out: dict[date, set[str]] = defaultdict(set)
+    for pk, (month, driver, _total) in totals.items():
+        if pk in unweighted:
+            out[month].add(driver)
+    return out
+
+
+def _joined(drivers: set[str]) -> str:
+    return ",".join(d for d in DRIVERS if d in drivers)
+
+
 def _rebuild(months: list[date], costs: list[tuple], current: str, rates) -> dict[date, Decimal]:
     """Split `months` again from scratch into CostShare (in the caller's transaction): delete their rows,
     insert the parts computed in SQL, then one month row each with the unallocated amount (by driver and in
@@ -509,48 +534,56 @@ def _rebuild(months: list[date], costs: list[tuple], current: str, rates) -> dic
     params, totals = _split_params(costs, lambda month, _driver: month in wanted, rates)
     CostShare.objects.filter(month__in=months).delete()
     uncarried: set[int] = set()
+    fallback: set[int] = set()
     if params["ids"]:
         with connection.cursor() as cursor:
-            cursor.execute(SPLIT_SQL, params)  # inserts the parts; returns the costs nobody could carry
-            uncarried = {row[0] for row in cursor.fetchall()}
+            cursor.execute(SPLIT_SQL, params)  # inserts the parts; returns the costs without weight
+            for pk, mode in cursor.fetchall():
+                (uncarried if mode == "uncarried" else fallback).add(pk)
     left = _uncarried_by_driver(totals, uncarried)
+    unweighted = _fallback_drivers(totals, uncarried | fallback)
     CostShare.objects.bulk_create([CostShare(month=m, customer=None, amount_reporting=sum(left[m].values(), ZERO),
-                                             inputs=current, stale="", **left[m]) for m in months])
+                                             inputs=current, stale="", fallback=_joined(unweighted[m]), **left[m])
+                                   for m in months])
     return {m: sum(left[m].values(), ZERO) for m in months}
 
 
-def _resplit_drivers(stale: dict[date, set[str]], costs: list[tuple], rates) -> dict[date, Decimal]:
+def _resplit_drivers(stale: dict[date, set[str]], costs: list[tuple], rates,
+                     previous_fallback: dict[date, str]) -> dict[date, Decimal]:
     """Split again only the costs of the `stale` drivers of each month (in the caller's transaction, under
     the lock): their new parts replace the stored parts of those drivers, the other drivers' stay. Returns
-    {month: unallocated}. A stale driver with no cost that month has nothing stored either (any change of the
-    costs blanks the whole month), so it only has its mark cleared."""
+    {month: unallocated}. `previous_fallback`: each month's `fallback` drivers before, kept for the drivers
+    not split again."""
     from django.db import connection
 
     params, totals = _split_params(costs, lambda month, driver: driver in stale.get(month, ()), rates)
-    uncarried: set[int] = set()
-    if params["ids"]:
-        with connection.cursor() as cursor:
-            cursor.execute(PARTIAL_PARTS_SQL, params)
-            cursor.execute("SELECT DISTINCT id FROM cost_share_new")
-            uncarried = set(params["ids"]) - {row[0] for row in cursor.fetchall()}
-            months = sorted(stale)
-            cursor.execute(MERGE_SQL, {"sd_months": months, "unit": params["unit"],
-                                       "sd_t": ["tickets" in stale[m] for m in months],
-                                       "sd_s": ["seats" in stale[m] for m in months],
-                                       "sd_r": ["revenue_share" in stale[m] for m in months]})
-            cursor.execute("DROP TABLE cost_share_new")
+    with connection.cursor() as cursor:
+        # with no cost left for a driver, this still runs: the merge zeroes that driver's stored parts
+        cursor.execute(PARTIAL_PARTS_SQL, params)
+        cursor.execute("SELECT id, bool_or(fb) FROM cost_share_new GROUP BY id")
+        carried = dict(cursor.fetchall())
+        uncarried = set(params["ids"]) - set(carried)
+        fallback = {pk for pk, fb in carried.items() if fb}
+        months = sorted(stale)
+        cursor.execute(MERGE_SQL, {"sd_months": months, "unit": params["unit"],
+                                   "sd_t": ["tickets" in stale[m] for m in months],
+                                   "sd_s": ["seats" in stale[m] for m in months],
+                                   "sd_r": ["revenue_share" in stale[m] for m in months]})
+        cursor.execute("DROP TABLE cost_share_new")
     left = _uncarried_by_driver(totals, uncarried)
+    unweighted = _fallback_drivers(totals, uncarried | fallback)
     out: dict[date, Decimal] = {}
     with connection.cursor() as cursor:
         for month, drivers in sorted(stale.items()):
             new = {d: left[month][d] for d in DRIVERS if d in drivers}
+            kept = set(filter(None, previous_fallback.get(month, "").split(","))) - drivers
             cursor.execute(
                 "UPDATE analytics_costshare SET tickets = COALESCE(%(tickets)s, tickets), "
                 "seats = COALESCE(%(seats)s, seats), revenue_share = COALESCE(%(revenue_share)s, revenue_share), "
                 "amount_reporting = COALESCE(%(tickets)s, tickets) + COALESCE(%(seats)s, seats) "
-                "+ COALESCE(%(revenue_share)s, revenue_share), stale = '' "
+                "+ COALESCE(%(revenue_share)s, revenue_share), stale = '', fallback = %(fallback)s "
                 "WHERE month = %(month)s AND customer_id IS NULL RETURNING amount_reporting",
-                {"month": month, **{d: new.get(d) for d in DRIVERS}})
+                {"month": month, "fallback": _joined(kept | unweighted[month]), **{d: new.get(d) for d in DRIVERS}})
             out[month] = cursor.fetchone()[0]
     return out
 
@@ -578,18 +611,27 @@ def cost_shares_refresh(*, months: list[date], rates=None, focus: int | None = N
                 rows = _month_rows(months)
         out = {m: rows[m][2] for m in months if m in rows}
         whole = [m for m in months if m not in rows or rows[m][0] != current]
-        partly = {m: set(rows[m][1].split(",")) for m in months if m not in whole and rows[m][1]}
+        partly = {m: _drivers_to_split(rows[m][1], rows[m][4]) for m in months if m not in whole and rows[m][1]}
         if whole or partly:
             touched = sorted([*whole, *partly])
             costs = _shared_costs(touched[0], add_months(touched[-1], 1) - timedelta(days=1))
             if whole:
                 out.update(_rebuild(whole, costs, current, rates))
             if partly:
-                out.update(_resplit_drivers(partly, costs, rates))
+                out.update(_resplit_drivers(partly, costs, rates, {m: rows[m][4] for m in partly}))
     return out, None
 
 
 LOCK_KEY = 7_220_301  # pg_advisory_xact_lock key of the CostShare rebuild
+
+
+def _drivers_to_split(stale: str, fallback: str) -> set[str]:
+    """The drivers of a month to split again: those marked stale, and — when the seats (the active
+    customers) changed — the drivers with a cost that fell back to the active customers or found none."""
+    drivers = set(filter(None, stale.split(",")))
+    if "seats" in drivers:
+        drivers |= set(filter(None, fallback.split(",")))
+    return drivers
 
 
 def refresh_in_background(*, months: list[date]):
@@ -647,6 +689,7 @@ def cost_shares_verify(*, months: list[date]) -> dict[date, list[str]]:
         fresh = _split([m], [add_months(m, 1) - timedelta(days=1)], rates, attrs, None)
         rows = {pk: (amount, dict(zip(DRIVERS, by_driver, strict=True))) for pk, amount, *by_driver in
                 CostShare.objects.filter(month=m).values_list("customer_id", "amount_reporting", *DRIVERS)}
+        recorded = CostShare.objects.filter(month=m, customer__isnull=True).values_list("fallback", flat=True).first()
         stored = {pk: amount for pk, (amount, _d) in rows.items() if pk is not None}
         unallocated = rows[None][0] if None in rows else None
         problems = []
@@ -666,6 +709,9 @@ def cost_shares_verify(*, months: list[date]) -> dict[date, list[str]]:
                 if part != fresh.unallocated_by_driver.get(d, ZERO):
                     problems.append(f"unallocated by {d}: stored {part}, "
                                     f"computed {fresh.unallocated_by_driver.get(d, ZERO)}")
+        if recorded is not None and recorded != _joined(fresh.fallback_drivers):
+            problems.append(f"drivers with a cost without weight: stored '{recorded}', "
+                            f"computed '{_joined(fresh.fallback_drivers)}'")
         if problems:
             out[m] = problems
     return out

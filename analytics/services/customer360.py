@@ -291,13 +291,19 @@ def customer_360(*, customer: Customer, user, day: date | None = None, timeline_
     day = day or business_today()
     seen = visibility_for(user)
     cid = customer.pk
+    # health (support cost share) and profitability read the stored split of the shared costs: a stale month
+    # is re-split on another connection while the sections that do not need it are read (outside a
+    # transaction on PostgreSQL; elsewhere the reads below re-split it themselves)
+    from . import cost_allocation, profitability
+
+    first = add_months(day.replace(day=1), -(PROFIT_MONTHS - 1))
+    refresh = cost_allocation.refresh_in_background(months=profitability.months_of(first, day))
     data: dict = {
         "customer": {"id": cid, "name": customer.name, "currency": customer.currency, "country": customer.country,
                      "external_id": customer.external_id, **_segment(customer)},
         "as_of": day,
         "visibility": {"costs": seen.costs, "billing": seen.billing, "can_comment": seen.can_comment},
         "mrr": mrr_summary(customer_id=cid, day=day),
-        "health": _optional("churn_risk", "customer_risk", customer_id=cid, day=day, costs_visible=seen.costs),
         "recommendations": _optional("recommendations", "recommend_for", customer_id=cid, limit=5, day=day),
         "upsell_flags": _optional("recommendations", "upsell_flags", customer_id=cid, day=day),
         "quotes": _quotes(cid),
@@ -307,14 +313,15 @@ def customer_360(*, customer: Customer, user, day: date | None = None, timeline_
         "usage": usage_against_entitlements(customer_id=cid, day=day),
         "alerts": _alerts(cid),
     }
-    if seen.costs:
-        first = add_months(day.replace(day=1), -(PROFIT_MONTHS - 1))
-        summary = _optional("profitability", "customer_summary", customer_id=cid, first=first, last=day)
-        data["profitability"] = {"first": first, "last": day, **summary} if summary is not None else None
     if seen.billing:
         data["payments"] = _payments(cid)
         data["ar_aging"] = {"buckets": list(BUCKETS), "rows": _aging(cid, day)}
         data["revenue"] = _revenue(cid)
     data["timeline"] = timeline.customer_timeline(customer_id=cid, limit=timeline_limit, with_count=False,
                                                   **seen.timeline_filter)
+    refresh.wait()
+    data["health"] = _optional("churn_risk", "customer_risk", customer_id=cid, day=day, costs_visible=seen.costs)
+    if seen.costs:
+        summary = _optional("profitability", "customer_summary", customer_id=cid, first=first, last=day)
+        data["profitability"] = {"first": first, "last": day, **summary} if summary is not None else None
     return data

@@ -7,12 +7,15 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.models import CostShare, ServiceCost, SupportVolume
 from analytics.services import cost_allocation as ca
 from analytics.services import profitability as prof
+from contracts.models import Contract, ContractLine
 from recognition.models import Account, AccountingPeriod, FxRate, JournalEntry, JournalLine
 from tests.analytics.test_profitability_data import FIRST, LAST, dataset
 
@@ -100,15 +103,29 @@ def test_each_input_marks_the_months_it_touches(dataset):
     assert marked(lambda: SupportVolume.objects.filter(customer=b).update(tickets=4)) == {MONTHS[1]}
     assert marked(lambda: ContractLine.objects.filter(contract__customer=b).update(quantity=D("12"))) == {
         MONTHS[1], MONTHS[2]}  # B's lines start on 15 February
-    assert marked(lambda: Contract.objects.filter(customer=b).update(status="terminated")) == {MONTHS[1], MONTHS[2]}
+    # active → terminated keeps its seats (only draft contracts carry none); into draft and back, they move
+    assert marked(lambda: Contract.objects.filter(customer=b).update(status="terminated")) == set()
+    assert marked(lambda: Contract.objects.filter(customer=b).update(status="draft")) == {MONTHS[1], MONTHS[2]}
+    # a draft contract's lines carry no seats: editing them marks nothing, until the contract leaves draft
+    assert marked(lambda: ContractLine.objects.filter(contract__customer=b).update(quantity=D("3"))) == set()
+    assert marked(lambda: Contract.objects.filter(customer=b).update(status="active")) == {MONTHS[1], MONTHS[2]}
+    a_line = ContractLine.objects.filter(contract__customer=dataset["a"])
+    # a line end-dated on 15 March changes the seat-days of 16 March on only: March
+    assert marked(lambda: a_line.update(end_date=date(2027, 3, 15))) == {MONTHS[2]}
+    assert marked(lambda: a_line.update(end_date=date(2027, 12, 31))) == {MONTHS[2]}
+    assert marked(lambda: a_line.update(amount=D("999"))) == set()  # no seat-days in it
     assert marked(lambda: Contract.objects.filter(customer=b).update(auto_renew=True)) == set()
     assert marked(lambda: type(b).objects.filter(pk=b.pk).update(name="B renamed")) == set()
     assert marked(lambda: type(dataset["p1"]).objects.create(sku="P9", name="New", kind="recurring",
                                                              recognition="ratable")) == set()
     assert marked(lambda: type(dataset["p1"]).objects.filter(sku="P9").update(kind="one_time")) == set(MONTHS)
-    assert marked(lambda: type(b).objects.filter(pk=b.pk).update(size="smb")) == set(MONTHS)
+    # a segment field: the months of the costs scoped by it to the old or the new value (smb seats: January)
+    assert marked(lambda: type(b).objects.filter(pk=b.pk).update(size="smb")) == {MONTHS[0]}
+    assert marked(lambda: type(b).objects.filter(pk=b.pk).update(industry="media")) == set()  # no cost by industry
+    # an FX rate: the months of the costs in its currency from its month on (March's revenue share in EUR)
     assert marked(lambda: FxRate.objects.create(date=date(2027, 2, 10), currency="EUR", rate=D("1.2"))) == {
-        MONTHS[1], MONTHS[2]}
+        MONTHS[2]}
+    assert marked(lambda: FxRate.objects.create(date=date(2027, 2, 10), currency="GBP", rate=D("1.3"))) == set()
     assert marked(lambda: ServiceCost.objects.filter(period=date(2027, 3, 1), driver="tickets").delete()) == {
         MONTHS[2]}
     assert ca.cost_shares_verify(months=MONTHS) == {}
@@ -138,10 +155,21 @@ OPERATIONS = st.lists(st.one_of(
     st.tuples(st.just("revenue"), st.sampled_from("abc"), st.sampled_from(MONTHS),
               st.decimals(min_value=D("-300"), max_value=D("3000"), places=2)),
     st.tuples(st.just("delete"), st.integers(0, 20)),
+    # contract changes move the seats and the active customers (the fallback's pool)
+    st.tuples(st.just("line"), st.sampled_from("abc"), st.sampled_from([date(2027, 1, 20), date(2027, 2, 28),
+                                                                        date(2027, 3, 5), date(2027, 12, 31)]),
+              st.one_of(st.none(), st.integers(0, 12))),
+    st.tuples(st.just("draft"), st.sampled_from("abc"), st.booleans()),
+    # a customer moving between the segments costs are scoped to; a new EUR rate
+    st.tuples(st.just("segment"), st.sampled_from("abc"),
+              st.sampled_from([("size", "smb"), ("size", "enterprise"), ("region", "emea"), ("region", "latam"),
+                               ("region", "na")])),
+    st.tuples(st.just("fx"), st.sampled_from([date(2026, 12, 31), date(2027, 2, 1), date(2027, 3, 1)]),
+              st.decimals(min_value=D("0.5"), max_value=D("2"), places=4)),
 ), min_size=1, max_size=6)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(operations=OPERATIONS, check_each=st.booleans())
 def test_the_stored_split_always_equals_a_fresh_one(dataset, operations, check_each):
     """After each change (or, with several changes in a row, once at the end: a month then has several
@@ -159,6 +187,16 @@ def test_the_stored_split_always_equals_a_fresh_one(dataset, operations, check_e
                 _post(dataset[op[1]], op[2].replace(day=20), op[3])
             else:
                 _post_refund(dataset[op[1]], op[2], -op[3])
+        elif op[0] == "line":  # end-date (or extend) the customer's recurring lines, maybe a new quantity
+            quantity = {} if op[3] is None else {"quantity": op[3]}
+            ContractLine.objects.filter(contract__customer=dataset[op[1]], product__kind="recurring").update(
+                end_date=Greatest(F("start_date"), Value(op[2])), **quantity)
+        elif op[0] == "draft":
+            Contract.objects.filter(customer=dataset[op[1]]).update(status="draft" if op[2] else "active")
+        elif op[0] == "segment":
+            type(dataset[op[1]]).objects.filter(pk=dataset[op[1]].pk).update(**{op[2][0]: op[2][1]})
+        elif op[0] == "fx":
+            FxRate.objects.update_or_create(date=op[1], currency="EUR", defaults={"rate": op[2]})
         else:
             shared = list(ServiceCost.objects.filter(customer__isnull=True).order_by("pk").values_list("pk",
                                                                                                         flat=True))
@@ -169,9 +207,10 @@ def test_the_stored_split_always_equals_a_fresh_one(dataset, operations, check_e
     assert ca.cost_shares_verify(months=MONTHS) == {}
     report = prof.report(first=FIRST, last=LAST)
     allocated = sum((r["allocated_cost"] for r in report["rows"]), D(0))
-    entered = sum((ca.money.quantize(a * (D("1.10") if cur == "EUR" else 1), "USD") for a, cur in
+    rates = prof.Rates()  # the EUR rate of each cost's month (the operations may have entered new ones)
+    entered = sum((ca.money.quantize(a * rates.rate(cur, period), "USD") for a, cur, period in
                    ServiceCost.objects.filter(customer__isnull=True, period__gte=FIRST, period__lte=LAST)
-                   .values_list("amount", "currency")), D(0))
+                   .values_list("amount", "currency", "period")), D(0))
     assert allocated + report["unallocated"] == entered
 
 
