@@ -241,8 +241,13 @@ def usage_quantities(*, first: date, last: date, customer_id: int | None = None,
                     .values_list("customer_id", "meter_id", "month"))
         else:
             rows = rows.values_list("customer_id", "meter_id")
-        for row in rows.annotate(v=aggregate[aggregation]).order_by():
-            month = _as_date(row[2]) if by_month else None
+        month_of: dict = {}  # a dozen distinct truncated timestamps: each made a date once
+        for row in plain_rows(rows.annotate(v=aggregate[aggregation]).order_by()):
+            month = None
+            if by_month:
+                month = month_of.get(row[2])
+                if month is None:
+                    month = month_of[row[2]] = _as_date(row[2])
             quantities[row[0], row[1], month] = Decimal(row[-1] or 0)
     if latest:
         # the last value of each (customer, meter, month): events in time order, the last one wins
