@@ -15,7 +15,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from revops.kernel import money
+from revops.kernel import money, roles
 from revops.kernel.api.fields import (
     CurrencyField,
     DecimalStringField,
@@ -66,6 +66,13 @@ class ProductSerializer(serializers.ModelSerializer):
         fields = ["id", "sku", "name", "description", "family", "kind", "recognition", "currency", "ssp",
                   "unit_cost", "meter", "active", "ssp_residual", "distinct"]
         extra_kwargs = {"sku": {"validators": []}}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is not None and not roles.can_see_costs(request.user):
+            data.pop("unit_cost", None)  # costs are for roles.COST_ROLES only
+        return data
 
 
 class PriceBookSerializer(serializers.ModelSerializer):

@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 
+from revops.kernel import roles
 from revops.kernel.errors import DomainError
 from revops.kernel.views import staff_required
 
@@ -46,6 +47,7 @@ def product_detail(request, pk: int):
         "price_rows": page_queries.price_rows(page_queries.product_prices(product)),
         "bundle_options": page_queries.bundle_options(product),
         "rules": page_queries.product_rules(product),
+        "can_see_costs": roles.can_see_costs(request.user),
     }
     return render(request, "catalog/product_detail.html", context)
 

@@ -42,7 +42,7 @@ from ..models import Alert, MrrMovement
 from . import kpis, timeline
 
 ZERO = Decimal(0)
-COST_ROLES = (roles.FINANCE, roles.SALES_MANAGER, roles.ADMIN)
+COST_ROLES = roles.COST_ROLES
 BILLING_ROLES = (roles.FINANCE, roles.CUSTOMER_SUCCESS, roles.SALES_MANAGER, roles.ADMIN)
 LIST_LIMIT = 20  # rows per section; each section says how many there are in all
 RENEWAL_WINDOW_DAYS = 120

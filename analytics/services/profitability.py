@@ -716,9 +716,8 @@ def _roles():
 
 def can_see_costs(user) -> bool:
     """Finance, sales managers and admins see costs and margins; sales reps, customer success and portal
-    users do not."""
-    r = _roles()
-    return r.has_role(user, r.FINANCE, r.SALES_MANAGER, r.ADMIN)
+    users do not (revops.kernel.roles.COST_ROLES, the one place that says so)."""
+    return _roles().can_see_costs(user)
 
 
 def can_enter_costs(user) -> bool:

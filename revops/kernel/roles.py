@@ -85,3 +85,12 @@ def has_role(user, *roles: str) -> bool:
 def is_staff_member(user) -> bool:
     """Any internal role. Portal users (customer contacts) have none."""
     return bool(roles_of(user) & set(STAFF_ROLES))
+
+
+# Costs (product and meter unit costs, cost of goods, cost to serve, margins, CLV) are for these roles only:
+# sales reps, customer success and portal users never see them, wherever they are shown.
+COST_ROLES = (FINANCE, SALES_MANAGER, ADMIN)
+
+
+def can_see_costs(user) -> bool:
+    return has_role(user, *COST_ROLES)

@@ -76,12 +76,12 @@ def _new_price(product, book, **extra) -> dict:
 # --- products, meters, price books --------------------------------------------------------------------
 
 class TestProducts:
-    def test_list_has_the_contract_fields_with_the_meter_code(self, rep):
+    def test_list_has_the_contract_fields_with_the_meter_code(self, finance):
         meter = MeterFactory(code="api-calls")
         product = ProductFactory(sku="API", name="API calls", kind="usage", recognition="usage", meter=meter,
                                  ssp="0.0006", unit_cost="0.0001")
 
-        response = rep.get(PRODUCTS)
+        response = finance.get(PRODUCTS)
 
         assert response.status_code == 200
         assert response.json() == {"count": 1, "next": None, "previous": None, "results": [{
@@ -89,6 +89,15 @@ class TestProducts:
             "recognition": "usage", "currency": "USD", "ssp": "0.0006", "unit_cost": "0.0001",
             "meter": "api-calls", "active": True, "ssp_residual": False, "distinct": True,
         }]}
+
+    def test_roles_outside_cost_roles_get_no_unit_cost(self, rep, api_client_for, success_user):
+        product = ProductFactory(sku="API", name="API calls", unit_cost="4.25")
+
+        for client in (rep, api_client_for(success_user)):
+            listed = client.get(PRODUCTS).json()["results"][0]
+            one = client.get(f"{PRODUCTS}{product.pk}/").json()
+            assert "unit_cost" not in listed and "unit_cost" not in one
+            assert listed["sku"] == one["sku"] == "API"  # the rest is there
 
     def test_filters_search_and_ordering(self, rep):
         meter = MeterFactory(code="storage-gb")

@@ -385,3 +385,14 @@ def test_a_price_book_lists_its_prices_with_terms(client, finance_user, django_a
     assert "over 10, up to 50" in html
     assert "$25.00 per unit" in html
     assert "Elsewhere" not in html
+
+
+def test_the_unit_cost_shows_only_to_the_roles_that_see_costs(client, make_user):
+    product = ProductFactory(sku="COSTLY", name="Costly", unit_cost=Decimal("12.34"))
+    url = reverse("catalog:product", args=[product.pk])
+    for role, shown in ((roles.FINANCE, True), (roles.SALES_MANAGER, True), (roles.ADMIN, True),
+                        (roles.SALES_REP, False), (roles.CUSTOMER_SUCCESS, False)):
+        client.force_login(make_user(role))
+        page = client.get(url).content.decode()
+        assert ("Unit cost" in page and "12.34" in page) is shown, role
+        assert "COSTLY" in page
