@@ -3,7 +3,7 @@
   GET  /profitability/?by=customer|segment&segment_field=&from=&to=&limit=   ranked rows or segments + whale curve
   GET  /profitability/whale-curve/?from=&to=                                 the whale curve alone
   GET  /profitability/trends/?from=&to=&segment_field=&segment_value=        month by month
-  GET  /acquisition/?by=acquisition_channel|size|region|industry&from=&to=   CAC, payback, CLV, CLV:CAC
+  GET  /acquisition/?by=acquisition_channel|size|region|industry|plan&from=&to=   CAC, payback, CLV, CLV:CAC
   /acquisition-spend/ (list, create, delete; POST /acquisition-spend/upload/ a CSV, all or nothing)
   /service-costs/ (list, create, delete), /support-volumes/ (list, create = set the month's figure, delete)
   GET  /data-health/
@@ -178,8 +178,13 @@ class TrendsView(APIView):
 class AcquisitionView(APIView):
     permission_classes = [CostsPermission]
 
-    @extend_schema(operation_id="acquisition_report", summary="CAC, payback, CLV and CLV:CAC per channel or segment",
-                   parameters=[FROM, TO, OpenApiParameter("by", OpenApiTypes.STR, enum=list(acq.GROUPINGS))],
+    @extend_schema(operation_id="acquisition_report",
+                   summary="CAC, payback, CLV and CLV:CAC per channel, segment or plan",
+                   parameters=[FROM, TO, OpenApiParameter(
+                       "by", OpenApiTypes.STR, enum=list(acq.GROUPINGS),
+                       description="Group by (default acquisition_channel). plan: the product of each customer's "
+                                   "main recurring contract line at the end of the window; spend is split over "
+                                   "plans by the channel's new customers. Anything else: 400, field by.")],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request):
         first, last = window(request.query_params)

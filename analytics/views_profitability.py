@@ -142,26 +142,33 @@ def trends(request):
 
 @staff_required
 def acquisition(request):
-    """CAC, payback, CLV and CLV:CAC by channel or segment, and the spend entered (finance/admin enter)."""
+    """CAC, payback, CLV and CLV:CAC by channel, segment or plan, and the spend entered (finance/admin enter).
+    An unknown "by" (a hand-edited address) answers 400 with the choices, not another grouping's figures."""
     _require_costs(request)
     form, first, last = _window(request)
     by = request.GET.get("by") or "acquisition_channel"
-    if by not in acq.GROUPINGS:
-        by = "acquisition_channel"
     spend_form = forms.AcquisitionSpendForm(initial={"period": timezone.localdate().replace(day=1)})
     context = {"form": form, "first": first, "last": last, "nav": _nav("acquisition", request),
-               "currency": prof.reporting_currency(), "by": by, "groupings": acq.GROUPINGS,
+               "currency": prof.reporting_currency(), "by": by, "groupings": acq.GROUPING_LABELS,
                "spend_form": spend_form, "csv_form": forms.SpendCsvForm(),
                "can_enter": prof.can_enter_costs(request.user), "definitions": acq.DEFINITIONS,
                "formula": acq.FORMULA}
+    if by not in acq.GROUPINGS:
+        choices = ", ".join(acq.GROUPING_LABELS.values())
+        return _acquisition_render(request, {**context, "by": "acquisition_channel",
+                                             "by_error": f"Unknown grouping \"{by[:40]}\": choose one of {choices}."},
+                                   first, last, None, status=400)
     return _acquisition_render(request, context, first, last, by)
 
 
 def _acquisition_render(request, context, first, last, by, status=200):
-    try:
-        report = acq.acquisition_report(first=first, last=last, by=by)
-    except DomainError as exc:
-        return _error_page(request, "analytics/acquisition.html", context, exc)
+    """The page; `by` None: no figures (the grouping asked for was refused)."""
+    report = None
+    if by is not None:
+        try:
+            report = acq.acquisition_report(first=first, last=last, by=by)
+        except DomainError as exc:
+            return _error_page(request, "analytics/acquisition.html", context, exc)
     spend = (AcquisitionSpend.objects.filter(period__gte=first.replace(day=1), period__lte=last)
              .order_by("-period", "channel", "id")[:200])
     return render(request, "analytics/acquisition.html", {**context, "report": report, "spend": spend},
@@ -184,7 +191,7 @@ def spend_create(request):
     today = timezone.localdate()
     first, last = add_months(today.replace(day=1), -11), today
     context = {"form": forms.WindowForm(), "first": first, "last": last, "nav": _nav("acquisition", request),
-               "currency": prof.reporting_currency(), "by": "acquisition_channel", "groupings": acq.GROUPINGS,
+               "currency": prof.reporting_currency(), "by": "acquisition_channel", "groupings": acq.GROUPING_LABELS,
                "spend_form": spend_form, "csv_form": forms.SpendCsvForm(), "can_enter": True,
                "definitions": acq.DEFINITIONS, "formula": acq.FORMULA}
     return _acquisition_render(request, context, first, last, "acquisition_channel", status=400)
@@ -210,7 +217,7 @@ def spend_upload(request):
     today = timezone.localdate()
     first, last = add_months(today.replace(day=1), -11), today
     context = {"form": forms.WindowForm(), "first": first, "last": last, "nav": _nav("acquisition", request),
-               "currency": prof.reporting_currency(), "by": "acquisition_channel", "groupings": acq.GROUPINGS,
+               "currency": prof.reporting_currency(), "by": "acquisition_channel", "groupings": acq.GROUPING_LABELS,
                "spend_form": forms.AcquisitionSpendForm(), "csv_form": csv_form, "csv_errors": csv_errors,
                "can_enter": True, "definitions": acq.DEFINITIONS, "formula": acq.FORMULA}
     return _acquisition_render(request, context, first, last, "acquisition_channel", status=400)

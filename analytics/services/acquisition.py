@@ -9,6 +9,12 @@ Figures (reporting currency; DEFINITIONS is what the page and the API show):
 ARPA is the group's MRR at the end of the window ÷ its customers with MRR; gross margin % is the group's
 (revenue − cost of goods) ÷ revenue over the window (analytics.services.profitability); monthly revenue
 churn is the group's churned + contracted MRR over the window ÷ Σ its MRR at the start of each month.
+
+Groupings: the acquisition channel, a segment field (size, region, industry) or the plan — the product of
+the customer's main recurring contract line as profitability defines it (DEFINITIONS['plan'] there), read
+from the same computation (`prof.compute(...).attrs[pk]['plan']`), so both reports put a customer in the
+same plan. Spend cannot be entered for a plan (a spend's segment is one of SEGMENT_FIELDS), so by plan
+every entry is split over the plans of its channel's new customers in its scope (see `_group_spend`).
 """
 from __future__ import annotations
 
@@ -29,7 +35,8 @@ from . import profitability as prof
 from .cost_allocation import SEGMENT_FIELDS, in_segment
 
 ZERO = Decimal(0)
-GROUPINGS = ("acquisition_channel", "size", "region", "industry")
+GROUPINGS = ("acquisition_channel", "size", "region", "industry", "plan")
+GROUPING_LABELS = {g: prof.SEGMENTS[g] for g in GROUPINGS}  # the page's "By" choices
 UNATTRIBUTED = "(unattributed)"
 CSV_COLUMNS = ["channel", "period", "category", "amount", "currency", "segment_field", "segment_value", "note"]
 MAX_CSV_ROWS = 5000
@@ -41,7 +48,11 @@ DEFINITIONS = {
                      "window.",
     "cac": "CAC = spend ÷ new customers (empty without new customers). By segment: spend entered for the segment, "
            "plus each channel-wide entry split over the segment's values in proportion to that channel's new "
-           "customers (largest remainder); spend of a channel without new customers is 'unattributed'.",
+           "customers (largest remainder); spend of a channel without new customers is 'unattributed'. By plan: "
+           "spend is never entered for a plan, so every entry is split that way, over the plans of the channel's "
+           "new customers in the entry's segment.",
+    "plan": prof.DEFINITIONS["plan"] + " A new customer counts in the plan it holds at the end of the window, "
+            "not the one it started on.",
     "arpa": "ARPA = the group's MRR at the end of the window ÷ its customers with MRR then.",
     "gross_margin_pct": "Gross margin % = (recognized revenue − cost of goods) ÷ recognized revenue over the window, "
                         "for the group's customers (see profitability).",
@@ -165,6 +176,13 @@ def _spend_rows(first: date, last: date, rates: prof.Rates) -> list[dict]:
 
 
 def _group_spend(spend: list[dict], by: str, new: dict[int, date], attrs: dict[int, dict]) -> dict[str, Decimal]:
+    """Spend (reporting currency) per value of `by`. By channel: each entry's channel. Otherwise an entry
+    entered for that very field (segment_field == by) goes to its value whole; any other entry — channel-wide
+    or scoped to another field — is split over the `by` values of the channel's new customers within the
+    entry's scope, in proportion to their counts (largest remainder), and stays UNATTRIBUTED when the
+    channel has no such new customer. Plan is never a spend segment (SEGMENT_FIELDS), so by plan every
+    entry is split: e.g. inbound 900 with new customers A (Plan One) and D (Plan Two) → 450 each; outbound
+    200 entered for size smb, whose one smb new customer C is on Plan One → 200 to Plan One."""
     out: dict[str, Decimal] = defaultdict(lambda: ZERO)
     if by == "acquisition_channel":
         for s in spend:
@@ -208,8 +226,9 @@ def _figures(*, label: str, spend: Decimal, new: int, mrr: dict[int, Decimal], m
 
 
 def acquisition_report(*, first: date, last: date, by: str = "acquisition_channel") -> dict:
-    """CAC, payback, CLV and CLV:CAC per channel (by='acquisition_channel') or per value of a segment field
-    (size, region, industry), with an 'all' row; the formulas and definitions beside them."""
+    """CAC, payback, CLV and CLV:CAC per channel (by='acquisition_channel'), per value of a segment field
+    (size, region, industry) or per plan (by='plan': profitability's plan, at the end of the window), with an
+    'all' row; the formulas and definitions beside them. An unknown `by` raises ValidationFailed (field by)."""
     if by not in GROUPINGS:
         raise field_error("by", f"one of {', '.join(GROUPINGS)}")
     result = prof.compute(first=first, last=last)
@@ -249,5 +268,6 @@ def spend_total(*, first: date, last: date) -> Decimal:
     return _q(sum((s["amount_reporting"] for s in _spend_rows(first, last, rates)), ZERO))
 
 
-__all__ = ["DEFINITIONS", "FORMULA", "acquisition_report", "acquisition_spend_create", "acquisition_spend_delete",
+__all__ = ["DEFINITIONS", "FORMULA", "GROUPINGS", "GROUPING_LABELS", "acquisition_report",
+           "acquisition_spend_create", "acquisition_spend_delete",
            "acquisition_spend_import", "new_customers", "spend_total"]
