@@ -3,8 +3,9 @@ reporting currency:
 
 - `GET /api/v1/recommendations/?customer=<id>&limit=&as_of=` — next best offers (and upsell flags) for a
   customer; without `customer`, the top opportunities across customers.
-- `GET /api/v1/pricing-insights/?from=&to=&by=band|product|segment|rep` — win rate and average discount by
-  group, with discount leakage by month.
+- `GET /api/v1/pricing-insights/?from=&to=&by=band|product|segment|rep&segment_field=size|industry|region|
+  acquisition_channel` — win rate and average discount by group, with discount leakage by month and the
+  quotes left out of the amounts for want of an FX rate (`fx_missing`).
 - `GET /api/v1/churn-risk/?customer=&as_of=&limit=` — one customer's score with its reasons, or the table.
 
 Who sees what: sales managers, finance, customer success and admins see every customer; a sales rep
@@ -98,6 +99,15 @@ class RecommendationsView(APIView):
                                   "definitions": recommendations.DEFINITIONS}))
 
 
+def _choice(request, name: str, choices, default: str) -> str:
+    """`?name=` one of `choices`; `default` when absent or empty; else a 400 naming the parameter."""
+    value = request.query_params.get(name) or default
+    if value not in choices:
+        listed = ", ".join(choices)
+        raise ValidationFailed(f"{name} must be one of {listed}", fields={name: [f"not one of {listed}"]})
+    return value
+
+
 class PricingInsightsView(APIView):
     permission_classes = [IsAuthenticatedStaff]
 
@@ -106,10 +116,14 @@ class PricingInsightsView(APIView):
         OpenApiParameter("to", OpenApiTypes.STR, description="YYYY-MM-DD or YYYY-MM (a month: its last day); "
                                                              "default today"),
         OpenApiParameter("by", OpenApiTypes.STR, enum=list(pricing_insights.DIMENSIONS),
-                         description="grouping; default band")],
+                         description="grouping; default band"),
+        OpenApiParameter("segment_field", OpenApiTypes.STR, enum=list(pricing_insights.SEGMENT_FIELDS),
+                         description="the customer field a segment is (with by=segment); default size")],
         responses=OpenApiTypes.OBJECT,
-        description="Win rate and average discount of decided quotes by discount band, product, segment or rep, "
-                    "and discount leakage by month. Not for sales reps.")
+        description="Win rate and average discount of decided quotes by discount band, product, segment (size, "
+                    "industry, region or acquisition channel) or rep, and discount leakage by month. Quotes "
+                    "without an FX rate count in the win rates but not in the amounts (fx_missing). Not for "
+                    "sales reps.")
     def get(self, request):
         if not can_see_pricing(request.user):
             raise PermissionDeniedError("pricing insights are for sales managers, finance, customer success and "
@@ -121,17 +135,11 @@ class PricingInsightsView(APIView):
             last = add_months(last, 1) - timedelta(days=1)
         if first > last:
             raise ValidationFailed("from must not be after to", fields={"from": ["after to"]})
-        by = request.query_params.get("by") or "band"
-        if by not in pricing_insights.DIMENSIONS:
-            raise ValidationFailed(f"by must be one of {', '.join(pricing_insights.DIMENSIONS)}",
-                                   fields={"by": [f"not one of {', '.join(pricing_insights.DIMENSIONS)}"]})
-        decided = pricing_insights.decided_quotes(first=first, last=last)
-        return Response(_strings({
-            "from": first.isoformat(), "to": last.isoformat(), "by": by,
-            "currency": recommendations.reporting_currency(),
-            "rows": pricing_insights.win_rates(by=by, decided=decided),
-            "leakage": pricing_insights.leakage_by_month(first=first, last=last, decided=decided),
-            "definitions": pricing_insights.DEFINITIONS}))
+        by = _choice(request, "by", pricing_insights.DIMENSIONS, "band")
+        segment_field = _choice(request, "segment_field", pricing_insights.SEGMENT_FIELDS, "size")
+        found = pricing_insights.summary(first=first, last=last, by=by, segment_field=segment_field)
+        return Response(_strings({key: found[key] for key in (
+            "from", "to", "by", "segment_field", "currency", "rows", "leakage", "fx_missing", "definitions")}))
 
 
 class ChurnRiskView(APIView):

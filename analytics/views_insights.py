@@ -1,6 +1,7 @@
 """Expansion and pricing insights pages: /analytics/insights/ with three tabs — recommendations (the
 best next offers across customers, with expected MRR), pricing (win rate and discount by band, product,
-segment or rep; leakage by month) and churn risk (the customers at risk with the reasons) — and the
+segment — size, industry, region or acquisition channel — or rep; leakage by month; quotes left out of the
+amounts for want of an FX rate) and churn risk (the customers at risk with the reasons) — and the
 suggestions fragment the quote builder loads (/analytics/insights/suggestions/?quote=<id>).
 
 Roles: sales managers, finance, customer success and admins see everything; a sales rep sees
@@ -23,7 +24,7 @@ from .services import churn_risk, pricing_insights, recommendations
 from .services.profitability import can_see_costs
 
 TABS = [("recommendations", "Recommendations"), ("pricing", "Pricing"), ("churn", "Churn risk")]
-BY_LABELS = {"band": "Discount band", "product": "Product", "segment": "Segment (size)", "rep": "Rep"}
+BY_LABELS = {"band": "Discount band", "product": "Product", "segment": "Segment", "rep": "Rep"}
 
 
 def _month(raw: str | None, default: date) -> date:
@@ -55,13 +56,16 @@ def insights(request):
         if first > last:
             first = last.replace(day=1)
         by = request.GET.get("by") if request.GET.get("by") in pricing_insights.DIMENSIONS else "band"
-        decided = pricing_insights.decided_quotes(first=first, last=last)
-        bands = pricing_insights.win_rates(by="band", decided=decided)
-        leakage = pricing_insights.leakage_by_month(first=first, last=last, decided=decided)
+        segment_field = request.GET.get("segment_field")
+        if segment_field not in pricing_insights.SEGMENT_FIELDS:
+            segment_field = "size"  # a page falls back to the default, as for `by`; the API answers 400
+        found = pricing_insights.summary(first=first, last=last, by=by, segment_field=segment_field)
+        bands, leakage = found["by_band"], found["leakage"]
+        by_labels = {**BY_LABELS, "segment": f"Segment ({pricing_insights.SEGMENT_FIELDS[segment_field].lower()})"}
         context.update(
-            first=first, last=last, by=by, by_labels=BY_LABELS, by_label=BY_LABELS[by], bands=bands, leakage=leakage,
-            rows=bands if by == "band" else pricing_insights.win_rates(by=by, decided=decided),
-            definitions=pricing_insights.DEFINITIONS,
+            first=first, last=last, by=by, by_labels=by_labels, by_label=by_labels[by], bands=bands, leakage=leakage,
+            segment_field=segment_field, segment_fields=pricing_insights.SEGMENT_FIELDS,
+            rows=found["rows"], fx_missing=found["fx_missing"], definitions=pricing_insights.DEFINITIONS,
             chart={"labels": [b["label"] for b in bands],
                    "win_rate": [str(b["win_rate"]) if b["win_rate"] is not None else None for b in bands],
                    "quotes": [b["quotes"] for b in bands]},

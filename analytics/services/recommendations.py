@@ -22,9 +22,11 @@ reporting currency (FX rate of D): for recurring lines the amount per period ÷ 
 before D, ÷ 3.
 
 **Upsell flags** (`upsell_flags`): for each usage line active on D priced with tiers (graduated or
-volume), used = the meter's aggregate over the 30 days ending on D (tiers are monthly); limit = the upper
-bound of the tier that usage falls in (for a first tier at a zero rate: the included quantity). A
-flag is raised when used ≥ UPSELL_THRESHOLD (80 %) of that limit.
+volume) or by package, used = the meter's aggregate over the 30 days ending on D (tiers and packages are
+monthly); limit = the upper bound of the tier that usage falls in (for a first tier at a zero rate: the
+included quantity), or for a package price the units of the packages that usage starts — ⌈used ÷
+package size⌉ × package size, as Customer 360 shows it (at an exact multiple, the usage itself: 100 %).
+A flag is raised when used ≥ UPSELL_THRESHOLD (80 %) of that limit.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -58,7 +60,8 @@ DEFINITIONS = {
     "expected_mrr": "Median MRR of the product among the similar customers that hold it, in the reporting "
                     "currency (usage products: usage invoiced over the last 90 days ÷ 3).",
     "upsell": f"Usage over the last 30 days at or above {UPSELL_THRESHOLD} % of the upper bound of the tier it "
-              "falls in (the included quantity when the first tier is free).",
+              "falls in (the included quantity when the first tier is free), or of the units of the packages it "
+              "has started (package prices).",
 }
 
 
@@ -294,17 +297,25 @@ def _tier_limit(tiers: list, used: Decimal) -> tuple[int, int, object] | None:
     return None
 
 
+def _package_limit(package_size: int, used: Decimal) -> tuple[int, int]:
+    """(packages `used` has started, their units): the limit before another package is billed."""
+    packages = int((used / package_size).to_integral_value(rounding=ROUND_CEILING))
+    return packages, packages * package_size
+
+
 def upsell_flags(*, customer_id: int, day: date | None = None) -> list[dict]:
-    """Usage near a tier or plan limit: each flag meter, used, limit, pct (Decimal, 1 place), reason.
+    """Usage near a tier, plan or package limit: each flag meter, used, limit, pct (Decimal, 1 place),
+    product_id, code, reason.
 
     See the module docstring: used over the 30 days ending on `day`; flagged at ≥ 80 % of the bound of the
-    tier the usage falls in."""
+    tier the usage falls in, or of the units of the packages it has started."""
     from billing.services.usage import usage_total
     from catalog.models import Price
 
     day = day or timezone.localdate()
     lines = (_holding_lines(day).filter(contract__customer_id=customer_id, product__kind=Product.Kind.USAGE,
-                                        price__model__in=[Price.Model.GRADUATED, Price.Model.VOLUME],
+                                        price__model__in=[Price.Model.GRADUATED, Price.Model.VOLUME,
+                                                          Price.Model.PACKAGE],
                                         product__meter__isnull=False)
              .select_related("product__meter", "price").prefetch_related("price__tiers")
              .order_by("product__meter__code", "id"))
@@ -315,23 +326,38 @@ def upsell_flags(*, customer_id: int, day: date | None = None) -> list[dict]:
             continue
         seen.add(meter.pk)
         used = usage_total(customer_id, meter, day - timedelta(days=29), day)
-        tiers = sorted(price.tiers.all(), key=lambda t: (t.up_to is None, t.up_to or 0))
-        found = _tier_limit(tiers, used)
-        if found is None or not used:
-            continue
-        number, limit, tier = found
-        pct = (used / Decimal(limit) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-        if pct < UPSELL_THRESHOLD:
+        if not used:
             continue
         unit = meter.unit or meter.code
-        nxt = tiers[number] if number < len(tiers) else None
-        if number == 1 and tier.unit_amount == 0 and not tier.flat_amount:
-            what = f"the {limit:,} {unit} included in {line.product.sku}"
+        if price.model == Price.Model.PACKAGE:
+            if not price.package_size:
+                continue
+            packages, units = _package_limit(price.package_size, used)
+            limit = Decimal(units)
+            what = (f"the {units:,} {unit} of the {packages} package{'s' if packages != 1 else ''} started on "
+                    f"{line.product.sku}")
+            each = (f" at {price.unit_amount.normalize():f} {price.currency} each"
+                    if price.unit_amount is not None else "")
+            after = f" (packages of {price.package_size:,} {unit}{each}; one more unit starts another)"
         else:
-            what = f"the top of tier {number} ({limit:,} {unit}) of {line.product.sku}"
-        after = (f"; beyond it the rate is {nxt.unit_amount.normalize():f} {price.currency} per unit"
-                 if nxt is not None else "")
-        flags.append({"meter": meter.code, "used": used, "limit": Decimal(limit), "pct": pct, "product_id": line.product_id, "code": line.product.sku,
+            tiers = sorted(price.tiers.all(), key=lambda t: (t.up_to is None, t.up_to or 0))
+            tier_found = _tier_limit(tiers, used)
+            if tier_found is None:
+                continue
+            number, up_to, tier = tier_found
+            limit = Decimal(up_to)
+            nxt = tiers[number] if number < len(tiers) else None
+            if number == 1 and tier.unit_amount == 0 and not tier.flat_amount:
+                what = f"the {up_to:,} {unit} included in {line.product.sku}"
+            else:
+                what = f"the top of tier {number} ({up_to:,} {unit}) of {line.product.sku}"
+            after = (f"; beyond it the rate is {nxt.unit_amount.normalize():f} {price.currency} per unit"
+                     if nxt is not None else "")
+        pct = (used / limit * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        if pct < UPSELL_THRESHOLD:
+            continue
+        flags.append({"meter": meter.code, "used": used, "limit": limit, "pct": pct, "product_id": line.product_id,
+                      "code": line.product.sku,
                       "reason": f"{meter.code}: {used.normalize():,f} {unit} in the last 30 days is {pct} % of {what}{after} — "
                                 f"offer a larger plan or commitment (flagged at {UPSELL_THRESHOLD} %)."})
     return flags

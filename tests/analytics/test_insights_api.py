@@ -1,6 +1,6 @@
 """The insights API and pages: shapes, 400s for bad parameters, and who may see what — managers see
 everything, a sales rep only its own customers and no pricing, portal users nothing."""
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -86,7 +86,115 @@ def test_pricing_insights_shape(data, api_client_for, finance_user):
     assert [b["key"] for b in bands] == ["0-5", "5-10", "10-20", "20-30", "30+"]
 
 
+@pytest.fixture
+def priced(make_user):
+    """Decided quotes of January–February 2026 (USD unless noted), discount = (list − net) ÷ list:
+    q1 software  accepted 10 Jan  1,000 → 1,000  (0 %)   band 0–5
+    q2 software  rejected 20 Jan  1,000 →   970  (3 %)   band 0–5
+    q3 retail    accepted  5 Feb  1,000 →   880  (12 %)  band 10–20
+    q4 retail    expired  15 Feb  1,000 →   750  (25 %)  band 20–30
+    q5 retail    accepted 20 Feb  no lines (no discount) band 0–5
+    q6 retail    accepted 10 Feb  EUR 1,000 → 650 (35 %) band 30+, no EUR rate: left out of the amounts
+    plus a sent quote (open: out). software = SMB, North America; retail = enterprise, EMEA; EUR one APAC."""
+    from quotes.models import Quote, QuoteLine
+
+    owner = make_user("sales_manager", username="mgr")
+    software = CustomerFactory(size="smb", industry="software", region="na")
+    retail = CustomerFactory(size="enterprise", industry="retail", region="emea")
+    retail_eur = CustomerFactory(size="enterprise", industry="retail", region="apac", currency="EUR")
+    books = {cur: cm.PriceBook.objects.create(name=cur, currency=cur, is_default=True) for cur in ("USD", "EUR")}
+    product = cm.Product.objects.create(sku="P1", name="Seats", kind="recurring", recognition="ratable")
+    prices = {cur: cm.Price.objects.create(product=product, price_book=book, model="per_unit", currency=cur,
+                                           unit_amount=D(1)) for cur, book in books.items()}
+
+    def quote(n, status, customer, lines, day, **stamps):
+        q = Quote.objects.create(number=f"Q-API-{n}", customer=customer, owner=owner, currency=customer.currency,
+                                 price_book=books[customer.currency], status=status, start_date=day,
+                                 valid_until=stamps.pop("valid_until", day + timedelta(days=90)), **stamps)
+        for lst, net in lines:
+            QuoteLine.objects.create(quote=q, product=product, price=prices[customer.currency], quantity=D(1),
+                                     billing_period="month", list_amount=D(lst), amount=D(net))
+
+    def at(day):
+        return datetime.fromisoformat(f"{day}T12:00:00").replace(tzinfo=UTC)
+
+    quote(1, "accepted", software, [("1000", "1000")], date(2026, 1, 2), accepted_at=at("2026-01-10"))
+    quote(2, "rejected", software, [("1000", "970")], date(2026, 1, 2), declined_at=at("2026-01-20"))
+    quote(3, "accepted", retail, [("1000", "880")], date(2026, 2, 1), accepted_at=at("2026-02-05"))
+    quote(4, "expired", retail, [("1000", "750")], date(2026, 1, 5), valid_until=date(2026, 2, 15))
+    quote(5, "accepted", retail, [], date(2026, 2, 1), accepted_at=at("2026-02-20"))
+    quote(6, "accepted", retail_eur, [("1000", "650")], date(2026, 2, 1), accepted_at=at("2026-02-10"))
+    quote(7, "sent", software, [("1000", "500")], date(2026, 2, 1))
+    return owner
+
+
+PRICED = "/api/v1/pricing-insights/?from=2026-01&to=2026-02"
+
+
+def _rows(body, *keys):
+    return [tuple(r[k] for k in keys) for r in body["rows"]]
+
+
+def test_pricing_win_rate_by_discount_band_on_real_quotes(priced, api_client_for, finance_user):
+    body = api_client_for(finance_user).get(PRICED).json()
+    assert (body["by"], body["segment_field"], body["currency"]) == ("band", "size", "USD")
+    # 0–5 %: q1, q2 and the empty q5 → 2 won of 3; discount 30 ÷ 2,000 (q5 weighs nothing). 30+ %: only the
+    # EUR quote, won, with no amount in USD: no average discount, list 0.00, one quote left out.
+    assert _rows(body, "key", "quotes", "won", "rejected", "expired", "win_rate", "avg_discount", "list_total",
+                 "fx_missing") == [
+        ("0-5", 3, 2, 1, 0, "66.7", "1.5", "2000.00", 0),
+        ("5-10", 0, 0, 0, 0, None, None, "0.00", 0),
+        ("10-20", 1, 1, 0, 0, "100.0", "12.0", "1000.00", 0),
+        ("20-30", 1, 0, 0, 1, "0.0", "25.0", "1000.00", 0),
+        ("30+", 1, 1, 0, 0, "100.0", None, "0.00", 1),
+    ]
+    # February: q3, q5 and q6 accepted; only q3 has amounts in USD (1,000 → 880).
+    assert [(m["month"], m["accepted_quotes"], m["list_total"], m["leakage"], m["fx_missing"])
+            for m in body["leakage"]] == [("2026-01", 1, "1000.00", "0.00", 0), ("2026-02", 3, "1000.00", "120.00", 1)]
+    assert (body["fx_missing"]["quotes"], body["fx_missing"]["rates"]) == (
+        1, [{"currency": "EUR", "date": "2026-02-28", "quotes": 1}])
+    assert "no FX rate to USD for EUR on or before 2026-02-28" in body["fx_missing"]["message"]
+
+
+def test_pricing_win_rate_by_the_chosen_segment_field(priced, api_client_for, success_user):
+    client = api_client_for(success_user)  # customer success may see pricing (PRICING_ROLES)
+    body = client.get(f"{PRICED}&by=segment&segment_field=industry").json()
+    # retail: q3, q4, q5, q6 → 3 won of 4; in USD only q3 and q4: 370 of 2,000 = 18.5 %. software: q1, q2.
+    assert (body["by"], body["segment_field"]) == ("segment", "industry")
+    assert _rows(body, "label", "quotes", "won", "win_rate", "avg_discount", "discount_total", "fx_missing") == [
+        ("retail", 4, 3, "75.0", "18.5", "370.00", 1), ("software", 2, 1, "50.0", "1.5", "30.00", 0)]
+    by_region = client.get(f"{PRICED}&by=segment&segment_field=region").json()
+    assert _rows(by_region, "key", "label", "quotes", "won", "win_rate") == [
+        ("emea", "EMEA", 3, 2, "66.7"), ("na", "North America", 2, 1, "50.0"), ("apac", "APAC", 1, 1, "100.0")]
+    by_size = client.get(f"{PRICED}&by=segment").json()  # size stays the default
+    assert _rows(by_size, "label", "quotes", "won") == [("Enterprise", 4, 3), ("SMB", 2, 1)]
+
+
+def test_a_role_that_may_not_see_pricing_is_denied_the_figures(priced, api_client_for, sales_rep):
+    denied = api_client_for(sales_rep).get(f"{PRICED}&by=segment&segment_field=industry")
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "permission_denied"
+    assert "rows" not in denied.json() and "retail" not in denied.content.decode()
+    bad_and_denied = api_client_for(sales_rep).get(f"{PRICED}&segment_field=colour")
+    assert bad_and_denied.status_code == 403  # the role is checked before any parameter
+
+
+def test_the_pricing_page_offers_the_segment_field_and_says_what_was_left_out(priced, sales_manager):
+    page = _client(sales_manager).get("/analytics/insights/?tab=pricing&by=segment&segment_field=industry"
+                                      "&from=2026-01&to=2026-02")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert '<option value="industry" selected>Industry</option>' in html
+    assert "By segment (industry)" in html and "<td>retail</td>" in html
+    assert 'id="fx-missing"' in html and "1 quote left out of the amounts" in html
+    fallback = _client(sales_manager).get("/analytics/insights/?tab=pricing&by=segment&segment_field=colour"
+                                          "&from=2026-01&to=2026-02").content.decode()
+    assert "By segment (size)" in fallback and "<td>Enterprise</td>" in fallback
+
+
 @pytest.mark.parametrize(("url", "field"), [
+    ("/api/v1/pricing-insights/?segment_field=colour", "segment_field"),
+    ("/api/v1/pricing-insights/?by=segment&segment_field=owner", "segment_field"),
     ("/api/v1/recommendations/?customer=abc", "customer"),
     ("/api/v1/recommendations/?customer=1&limit=0", "limit"),
     ("/api/v1/recommendations/?as_of=2027-13-01", "as_of"),

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.services.pricing_insights import band_of, leakage_by_month, win_rates
+from analytics.services.pricing_insights import (
+    band_of,
+    decided_quotes,
+    fx_missing_summary,
+    leakage_by_month,
+    win_rates,
+)
 from catalog import models as cm
 from quotes.models import Quote, QuoteLine
 from recognition.models import FxRate
@@ -24,8 +30,10 @@ def _at(day: str) -> datetime:
 @pytest.fixture
 def quotes(make_user):
     rep_a, rep_b = make_user("sales_rep", username="rep_a"), make_user("sales_rep", username="rep_b")
-    smb, ent = CustomerFactory(size="smb"), CustomerFactory(size="enterprise")
-    eur_customer = CustomerFactory(size="enterprise", currency="EUR")
+    smb = CustomerFactory(size="smb")  # software, North America, inbound (the factory's defaults)
+    ent = CustomerFactory(size="enterprise", industry="retail", region="emea", acquisition_channel="partner")
+    eur_customer = CustomerFactory(size="enterprise", currency="EUR", industry="", region="emea",
+                                   acquisition_channel="")
     usd = cm.PriceBook.objects.create(name="USD", currency="USD", is_default=True)
     eur = cm.PriceBook.objects.create(name="EUR", currency="EUR", is_default=True)
     p1 = cm.Product.objects.create(sku="P1", name="Seats", kind="recurring", recognition="ratable")
@@ -57,6 +65,7 @@ def quotes(make_user):
     quote("sent", rep_a, smb, [(p1, "1000", "500")])                                                # open: out
     quote("superseded", rep_a, smb, [(p1, "1000", "500")])                                          # out
     quote("accepted", rep_a, smb, [(p1, "1000", "800")], accepted_at=_at("2026-12-15"))             # December
+    return {"quote": quote, "rep_a": rep_a, "rep_b": rep_b, "smb": smb, "eur_customer": eur_customer, "p1": p1}
 
 
 def _table(rows, *keys):
@@ -95,6 +104,70 @@ def test_win_rate_by_rep_product_and_segment(quotes):
     by_segment = win_rates(by="segment", first=JAN, last=FEB_END)
     assert _table(by_segment, "label", "quotes", "won", "win_rate") == [("Enterprise", 4, 2, D("50.0")),
                                                                        ("SMB", 3, 2, D("66.7"))]
+
+
+@pytest.mark.parametrize(("field", "expected"), [
+    # software = smb (0 %, 4 %, 25 %: 2 won of 3, 290 of 3,000 = 9.7 %); retail = ent (5 %, 15 %, 40 %: 1 of
+    # 3, 450 of 3,500 = 12.9 %); the EUR customer has no industry nor channel (1,100 → 990: 10.0 %).
+    ("industry", [("retail", 3, 1, D("33.3"), D("12.9")), ("software", 3, 2, D("66.7"), D("9.7")),
+                  ("No industry", 1, 1, D("100.0"), D("10.0"))]),
+    # EMEA = ent + the EUR customer: 2 won of 4, (450 + 110) ÷ (3,500 + 1,100) = 12.2 %.
+    ("region", [("EMEA", 4, 2, D("50.0"), D("12.2")), ("North America", 3, 2, D("66.7"), D("9.7"))]),
+    ("acquisition_channel", [("Inbound", 3, 2, D("66.7"), D("9.7")), ("Partner", 3, 1, D("33.3"), D("12.9")),
+                             ("No channel", 1, 1, D("100.0"), D("10.0"))]),
+])
+def test_segment_by_another_customer_field(quotes, field, expected):
+    rows = win_rates(by="segment", segment_field=field, first=JAN, last=FEB_END)
+    assert _table(rows, "label", "quotes", "won", "win_rate", "avg_discount") == expected
+
+
+def test_an_unknown_segment_field_is_refused(quotes):
+    from revops.kernel.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        win_rates(by="segment", segment_field="colour")
+    assert list(refused.value.fields) == ["segment_field"]
+
+
+def test_decided_quotes_without_lines_count_in_win_rates_but_not_in_discounts(quotes):
+    media = CustomerFactory(size="smb", industry="media")
+    quotes["quote"]("accepted", quotes["rep_a"], media, [], accepted_at=_at("2027-01-15"))
+    quotes["quote"]("expired", quotes["rep_a"], media, [], valid_until=date(2027, 1, 31))
+    bands = win_rates(by="band", first=JAN, last=FEB_END)
+    # 0–5 %: the 0 % and 4 % quotes plus the two empty ones (no discount): 2 won of 4; the average stays
+    # 40 ÷ 2,000 = 2.0 % because an empty quote has no list value to weigh.
+    assert _table(bands, "key", "quotes", "won", "rejected", "expired", "win_rate", "avg_discount",
+                  "list_total")[0] == ("0-5", 4, 2, 1, 1, D("50.0"), D("2.0"), D("2000.00"))
+    media_row = [r for r in win_rates(by="segment", segment_field="industry", first=JAN, last=FEB_END)
+                 if r["label"] == "media"]
+    assert _table(media_row, "quotes", "won", "win_rate", "avg_discount", "list_total") == [
+        (2, 1, D("50.0"), None, D("0.00"))]  # no list at all: no average discount, not 0 %
+    by_rep = {r["label"]: r for r in win_rates(by="rep", first=JAN, last=FEB_END)}
+    assert (by_rep["rep_a"]["quotes"], by_rep["rep_a"]["won"], by_rep["rep_a"]["win_rate"],
+            by_rep["rep_a"]["avg_discount"]) == (5, 3, D("60.0"), D("9.7"))
+    assert [r["quotes"] for r in win_rates(by="product", first=JAN, last=FEB_END)] == [7, 1]  # no product
+    january = leakage_by_month(first=JAN, last=FEB_END)[0]
+    assert (january["accepted_quotes"], january["list_total"], january["leakage"]) == (2, D("1000.00"), D("0.00"))
+
+
+def test_a_quote_without_fx_rate_counts_in_win_rates_but_not_in_amounts(quotes):
+    # EUR has a rate from 2027-01-01 only: a quote accepted in December 2026 has none for 2026-12-31.
+    quotes["quote"]("accepted", quotes["rep_b"], quotes["eur_customer"], [(quotes["p1"], "1000", "700")],
+                    accepted_at=_at("2026-12-20"))
+    dec = date(2026, 12, 1)
+    decided = decided_quotes(first=dec, last=FEB_END)
+    top = win_rates(by="band", decided=decided)[-1]
+    # 30+ %: the USD 40 % quote (500 → 300, rejected) and the EUR 30 % one (won, amounts unknown in USD).
+    assert (top["quotes"], top["won"], top["win_rate"], top["avg_discount"], top["list_total"],
+            top["discount_total"], top["fx_missing"]) == (2, 1, D("50.0"), D("40.0"), D("500.00"), D("200.00"), 1)
+    december = leakage_by_month(first=dec, last=FEB_END, decided=decided)[0]
+    assert _table([december], "accepted_quotes", "list_total", "leakage", "fx_missing") == [
+        (2, D("1000.00"), D("200.00"), 1)]  # only the USD quote's 1,000 → 800
+    missing = fx_missing_summary(decided)
+    assert (missing["quotes"], missing["rates"]) == (1, [{"currency": "EUR", "date": "2026-12-31", "quotes": 1}])
+    assert missing["message"].startswith("1 quote left out of the amounts, average discounts and leakage: no FX "
+                                         "rate to USD for EUR on or before 2026-12-31.")
+    assert fx_missing_summary(decided_quotes(first=JAN, last=FEB_END)) == {"quotes": 0, "rates": [], "message": ""}
 
 
 def test_leakage_by_month(quotes):

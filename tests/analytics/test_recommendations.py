@@ -153,3 +153,27 @@ def test_usage_near_a_volume_tier_boundary(finance_user):
     assert (flag["used"], flag["limit"], flag["pct"]) == (D(900), D(1000), D("90.0"))
     assert flag["reason"].startswith("storage: 900 GB in the last 30 days is 90.0 % of the top of tier 2 (1,000 GB) "
                                      "of USAGE-STORAGE; beyond it the rate is 0.15 USD per unit")
+
+
+def test_usage_near_the_end_of_the_started_packages_is_an_upsell(finance_user, api_client_for, sales_manager):
+    meter = cm.Meter.objects.create(code="api-calls", name="API calls", unit="API calls")
+    product = _product("USAGE-PKG", kind="usage", meter=meter)
+    book = cm.PriceBook.objects.create(name="USD", currency="USD", is_default=True)
+    cm.Price.objects.create(product=product, price_book=book, model="package", currency="USD", package_size=100,
+                            unit_amount=D("5.00"))
+    today = timezone.localdate()
+    near, far = CustomerFactory(), CustomerFactory()
+    for customer in (near, far):
+        contract_create(customer=customer, start_date=today - timedelta(days=60), term_months=12, by=finance_user,
+                        lines=[LineSpec(product, D(1), D(0), period="usage")])
+    _usage(near, 185, today)  # 2 packages started = 200 API calls: 185 ÷ 200 = 92.5 %
+    _usage(far, 150, today)   # 2 packages as well: 150 ÷ 200 = 75.0 %, below the 80 % threshold
+    [flag] = upsell_flags(customer_id=near.pk)
+    assert (flag["meter"], flag["code"], flag["used"], flag["limit"], flag["pct"]) == (
+        "api-calls", "USAGE-PKG", D(185), D(200), D("92.5"))
+    assert flag["reason"] == ("api-calls: 185 API calls in the last 30 days is 92.5 % of the 200 API calls of the 2 "
+                              "packages started on USAGE-PKG (packages of 100 API calls at 5 USD each; one more unit "
+                              "starts another) — offer a larger plan or commitment (flagged at 80 %).")
+    assert upsell_flags(customer_id=far.pk) == []
+    body = api_client_for(sales_manager).get(f"/api/v1/recommendations/?customer={near.pk}").json()
+    assert [(f["code"], f["limit"], f["pct"]) for f in body["upsell"]] == [("USAGE-PKG", "200", "92.5")]
