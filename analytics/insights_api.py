@@ -30,18 +30,17 @@ from revops.kernel.errors import PermissionDeniedError, ValidationFailed
 from revops.kernel.permissions import IsAuthenticatedStaff
 
 from .api import _strings
-from .services import churn_risk, pricing_insights, recommendations
+from .services import churn_risk, customer360, pricing_insights, recommendations
 from .services.profitability import can_see_costs
 
-SEE_ALL = (roles.SALES_MANAGER, roles.FINANCE, roles.CUSTOMER_SUCCESS, roles.ADMIN)
+SEE_ALL = customer360.INSIGHT_ROLES  # insights over every customer; a sales rep's over the customers it owns
 PRICING_ROLES = SEE_ALL
 
 
 def visible_customer_ids(user) -> list[int] | None:
-    """None: every customer; else the ids a sales rep owns (the only role scoped to its own customers)."""
-    if roles.has_role(user, *SEE_ALL):
-        return None
-    return list(Customer.objects.filter(owner=user).values_list("pk", flat=True))
+    """None: every customer; else the ids a sales rep owns (the one rule, with the Customer 360's insights:
+    customer360.insight_customer_ids)."""
+    return customer360.insight_customer_ids(user)
 
 
 def can_see_pricing(user) -> bool:

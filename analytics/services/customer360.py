@@ -3,8 +3,11 @@ cut to what the viewer's role may see (`visibility_for`). The page (customers/vi
 (analytics/customer360_api.py) both read it through `customer_360`, so the role rules live here only.
 
 Who sees what (see the README's table):
-- every staff role: segment and owner, MRR/ARR, health, next best offers and upsell flags, open quotes,
-  contracts and renewals, usage against entitlements, alerts, the timeline and its comments;
+- every staff role: segment and owner, MRR/ARR, open quotes, contracts and renewals, usage against
+  entitlements, alerts, the timeline and its comments;
+- health, next best offers and upsell flags (the insights): every staff role, except that a sales rep sees
+  them only on the customers it owns — a rep's insights are its own book's, the same rule as the insights
+  pages and API (`INSIGHT_ROLES`, `insight_customer_ids`);
 - invoices' numbers and statuses: every staff role (a rep should know an account is overdue before
   calling); their amounts, payments, credit notes, AR aging and revenue recognized/deferred: finance,
   customer success, sales managers and admins (`BILLING_ROLES`);
@@ -43,6 +46,9 @@ from . import kpis, timeline
 
 ZERO = Decimal(0)
 COST_ROLES = roles.COST_ROLES
+# the roles whose insights (health, offers, upsell flags, churn risk lists) cover every customer; a sales rep's
+# cover the customers it owns
+INSIGHT_ROLES = (roles.SALES_MANAGER, roles.FINANCE, roles.CUSTOMER_SUCCESS, roles.ADMIN)
 BILLING_ROLES = (roles.FINANCE, roles.CUSTOMER_SUCCESS, roles.SALES_MANAGER, roles.ADMIN)
 LIST_LIMIT = 20  # rows per section; each section says how many there are in all
 RENEWAL_WINDOW_DAYS = 120
@@ -57,6 +63,7 @@ class Visibility:
     costs: bool  # cost of goods, cost to serve, contribution margin, margin %, CLV
     billing: bool  # invoice amounts, payments, credit notes, AR aging, revenue recognized and deferred
     can_comment: bool
+    insights: bool = True  # health, next best offers, upsell flags (of the customer asked about)
 
     @property
     def timeline_filter(self) -> dict:
@@ -66,10 +73,20 @@ class Visibility:
         return {"sources": frozenset(timeline.SOURCES) - hidden, "invoice_amounts": self.billing}
 
 
-def visibility_for(user) -> Visibility:
-    """What `user` may see on a customer's 360. Callers refuse non-staff users before asking."""
+def visibility_for(user, customer: Customer | None = None) -> Visibility:
+    """What `user` may see on a customer's 360 (`customer`: the one asked about, for the insights rule).
+    Callers refuse non-staff users before asking."""
     return Visibility(costs=roles.has_role(user, *COST_ROLES), billing=roles.has_role(user, *BILLING_ROLES),
-                      can_comment=roles.is_staff_member(user) and user.has_perm("customers.add_customercomment"))
+                      can_comment=roles.is_staff_member(user) and user.has_perm("customers.add_customercomment"),
+                      insights=customer is None or roles.has_role(user, *INSIGHT_ROLES)
+                      or customer.owner_id == user.pk)
+
+
+def insight_customer_ids(user) -> list[int] | None:
+    """The customers whose insights `user` may see: None for every customer, else the ids a sales rep owns."""
+    if roles.has_role(user, *INSIGHT_ROLES):
+        return None
+    return list(Customer.objects.filter(owner=user).values_list("pk", flat=True))
 
 
 def business_today() -> date:
@@ -289,7 +306,7 @@ def _alerts(customer_id: int) -> dict:
 def customer_360(*, customer: Customer, user, day: date | None = None, timeline_limit: int = 20) -> dict:
     """The 360 of `customer` as `user` may see it (sections the role may not see are absent, not empty)."""
     day = day or business_today()
-    seen = visibility_for(user)
+    seen = visibility_for(user, customer)
     cid = customer.pk
     # health (support cost share) and profitability read the stored split of the shared costs: a stale month
     # is re-split on another connection while the sections that do not need it are read (outside a
@@ -302,10 +319,9 @@ def customer_360(*, customer: Customer, user, day: date | None = None, timeline_
         "customer": {"id": cid, "name": customer.name, "currency": customer.currency, "country": customer.country,
                      "external_id": customer.external_id, **_segment(customer)},
         "as_of": day,
-        "visibility": {"costs": seen.costs, "billing": seen.billing, "can_comment": seen.can_comment},
+        "visibility": {"costs": seen.costs, "billing": seen.billing, "can_comment": seen.can_comment,
+                       "insights": seen.insights},
         "mrr": mrr_summary(customer_id=cid, day=day),
-        "recommendations": _optional("recommendations", "recommend_for", customer_id=cid, limit=5, day=day),
-        "upsell_flags": _optional("recommendations", "upsell_flags", customer_id=cid, day=day),
         "quotes": _quotes(cid),
         "contracts": _contracts(cid, day),
         "renewals": _renewals(cid, day),
@@ -319,8 +335,13 @@ def customer_360(*, customer: Customer, user, day: date | None = None, timeline_
         data["revenue"] = _revenue(cid)
     data["timeline"] = timeline.customer_timeline(customer_id=cid, limit=timeline_limit, with_count=False,
                                                   **seen.timeline_filter)
+    if seen.insights:
+        data["recommendations"] = _optional("recommendations", "recommend_for", customer_id=cid, limit=5, day=day)
+        data["upsell_flags"] = _optional("recommendations", "upsell_flags", customer_id=cid, day=day)
     refresh.wait()
-    data["health"] = _optional("churn_risk", "customer_risk", customer_id=cid, day=day, costs_visible=seen.costs)
+    if seen.insights:
+        data["health"] = _optional("churn_risk", "customer_risk", customer_id=cid, day=day,
+                                   costs_visible=seen.costs)
     if seen.costs:
         summary = _optional("profitability", "customer_summary", customer_id=cid, first=first, last=day)
         data["profitability"] = {"first": first, "last": day, **summary} if summary is not None else None

@@ -51,7 +51,7 @@ def test_a_rep_gets_no_costs_payments_aging_revenue_or_invoice_amounts(api_clien
     body = api_client_for(acme.owner).get(url_360(acme.pk), {"as_of": DAY.isoformat()}).json()
 
     assert not {"profitability", "payments", "ar_aging", "revenue"} & set(body)
-    assert body["visibility"] == {"costs": False, "billing": False, "can_comment": True}
+    assert body["visibility"] == {"costs": False, "billing": False, "can_comment": True, "insights": True}
     assert [(r["number"], r["status"]) for r in body["invoices"]["rows"]] == [
         ("INV-1", "issued"), ("INV-2", "partially_paid"), ("INV-3", "paid")]
     assert all(set(r) == {"id", "number", "status", "status_label", "issue_date", "due_date", "days_overdue"}

@@ -99,12 +99,17 @@ def test_the_page_shows_the_next_best_offer_and_the_upsell_flag(client, finance_
     assert "<h3>Upsell flags</h3>" in offers and FLAG_REASON in offers
 
 
-def test_a_rep_sees_the_same_offer_and_flag(client, make_user, book):
+def test_the_owner_rep_sees_the_same_offer_and_flag_and_another_rep_does_not(client, make_user, book):
     _usage(book["target"], book["meter"], 900)
+    owner = make_user(roles.SALES_REP)
+    type(book["target"]).objects.filter(pk=book["target"].pk).update(owner=owner)
 
-    offers = _section(_page(client, make_user(roles.SALES_REP), book["target"]), "next-best-offers")
+    offers = _section(_page(client, owner, book["target"]), "next-best-offers")
+    assert OFFER_REASON in offers and FLAG_REASON in offers  # a rep's insights: the customers it owns
 
-    assert OFFER_REASON in offers and FLAG_REASON in offers  # offers are for every staff role, unlike costs
+    others = _section(_page(client, make_user(roles.SALES_REP), book["target"]), "next-best-offers")
+    assert OFFER_REASON not in others and FLAG_REASON not in others
+    assert "shown to the customer's owner and to managers" in others
 
 
 def test_no_offer_or_flag_when_the_data_makes_none(client, finance_user, book):
