@@ -5,7 +5,7 @@ listed with its points so anyone can see why a customer scores what it does.
 |---|---|
 | usage trend — daily average of the last 30 days vs the 90 days before, worst meter (Σ event values; for count meters the number of events) | drop ≥ 50 %: 25 · ≥ 25 %: 15 · ≥ 10 %: 5 |
 | overdue invoices — issued or partly paid, due before the day, amount due > 0 | oldest 1–30 days: 10 · 31–60: 20 · > 60: 30; +5 with 2 or more invoices (at most 35) |
-| support cost share — cost to serve ÷ revenue over the last 3 months (analytics.services.profitability, over the stored split of shared costs) | ≥ 30 %: 20 · ≥ 15 %: 10 |
+| support cost share — cost to serve ÷ revenue over the last three full months and this month to date (analytics.services.profitability, over the stored split of shared costs) | ≥ 30 %: 20 · ≥ 15 %: 10 |
 | renewal proximity — an active contract ending within 90 days with no renewal under way (not auto-renewing, not renewed, no renewal quote submitted) | ≤ 30 days: 20 · ≤ 60: 15 · ≤ 90: 10 |
 
 Level: 0–29 low, 30–59 medium, 60–100 high. `risk_table` computes every factor for every customer with
@@ -28,6 +28,7 @@ from .recommendations import FxCache, reporting_currency
 
 ZERO = Decimal(0)
 RECENT_DAYS, BEFORE_DAYS, RENEWAL_DAYS = 30, 90, 90
+SUPPORT_WINDOW = "the last three full months and this month to date"  # what _support_window measures, in words
 LEVELS = [(60, "high"), (30, "medium"), (0, "low")]
 
 DEFINITIONS = {
@@ -37,7 +38,7 @@ DEFINITIONS = {
              "50 % or more +25, 25 % +15, 10 % +5.",
     "overdue": "Overdue invoices (issued or partly paid, past due): oldest 1–30 days +10, 31–60 +20, over 60 +30; "
                "+5 more with two or more invoices.",
-    "support": "Support cost share: cost to serve ÷ revenue over the last 3 months; 30 % or more +20, 15 % +10.",
+    "support": f"Support cost share: cost to serve ÷ revenue over {SUPPORT_WINDOW}; 30 % or more +20, 15 % +10.",
     "renewal": "Renewal proximity: an active contract ending within 90 days that does not renew automatically and "
                "has no renewal under way; within 30 days +20, 60 days +15, 90 days +10.",
 }
@@ -120,6 +121,8 @@ def _overdue_factor(ids: Iterable[int] | None, day: date) -> dict[int, tuple[int
 
 
 def _support_window(day: date) -> tuple[date, date]:
+    """[the first of the month three months before `day`'s, `day`] (SUPPORT_WINDOW): costs are entered per
+    month, so the window is whole months, plus the month to date so a cost entered this month counts at once."""
     return add_months(day.replace(day=1), -3), day
 
 
@@ -160,7 +163,7 @@ def _support_factor(ids: Iterable[int] | None, day: date) -> dict[int, tuple[int
         points = 20 if pct >= 30 else 10 if pct >= 15 else 0
         if points:
             shown = pct.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-            out[customer_id] = (points, f"cost to serve is {shown} % of revenue over the last 3 months: +{points}")
+            out[customer_id] = (points, f"cost to serve is {shown} % of revenue over {SUPPORT_WINDOW}: +{points}")
     return out
 
 

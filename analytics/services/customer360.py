@@ -334,7 +334,7 @@ def customer_360(*, customer: Customer, user, day: date | None = None, timeline_
         data["ar_aging"] = {"buckets": list(BUCKETS), "rows": _aging(cid, day)}
         data["revenue"] = _revenue(cid)
     data["timeline"] = timeline.customer_timeline(customer_id=cid, limit=timeline_limit, with_count=False,
-                                                  **seen.timeline_filter)
+                                                  today=day, **seen.timeline_filter)
     if seen.insights:
         data["recommendations"] = _optional("recommendations", "recommend_for", customer_id=cid, limit=5, day=day)
         data["upsell_flags"] = _optional("recommendations", "upsell_flags", customer_id=cid, day=day)

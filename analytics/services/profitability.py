@@ -178,22 +178,19 @@ class Rates:
         return rates[i - 1]
 
 
-@lru_cache(maxsize=65536)
-def month_slices(first: date, last: date) -> tuple[tuple[date, Decimal], ...]:
-    """(first day of month, fraction of that month inside [first, last]) for each month touched. Cached:
-    a pure function of two dates, called once per contract-line date range (thousands per report)."""
-    out, start = [], first
+def _days_by_month(first: date, last: date):
+    """(first day of month, days of [first, last] in it, days of the month) for each month touched."""
+    start = first
     while start <= last:
         month = start.replace(day=1)
         month_end = add_months(month, 1) - timedelta(days=1)
         end = min(month_end, last)
-        out.append((month, Decimal((end - start).days + 1) / Decimal(month_end.day)))
+        yield month, (end - start).days + 1, month_end.day
         start = end + timedelta(days=1)
-    return tuple(out)
 
 
 def months_of(first: date, last: date) -> list[date]:
-    return [m for m, _f in month_slices(first, last)]
+    return [m for m, _days, _month_days in _days_by_month(first, last)]
 
 
 def _usage_bounds(first: date, last: date):
@@ -415,11 +412,50 @@ class _Run:
         ('plan', customer, None, None, product name) and ('no rate', None, month, None, currency)."""
         from django.db import connection
 
+        if connection.vendor != "postgresql":
+            return self.line_rows_in_python()
         params = {"first": self.first, "last": self.last, "common": COMMON_DAYS, "by_month": self.by_month,
                   "focus": self.focus, "reporting": reporting_currency()}
         with connection.cursor() as cursor:
             cursor.execute(LINES_BY_MONTH_SQL if self.by_month else LINES_SQL, params)
             return cursor.fetchall()
+
+    def line_rows_in_python(self) -> list[tuple]:
+        """`line_rows` computed in Python from the contract lines: the same rows (a missing FX rate raises
+        at once instead of a 'no rate' row). For databases without LINES_SQL's PostgreSQL syntax (the SQLite
+        demo), and the reference a test holds the SQL to."""
+        from contracts.models import Contract, ContractLine
+        from contracts.services.periods import MONTHS
+
+        lines = (ContractLine.objects.filter(product__kind__in=("recurring", "one_time"), start_date__lte=self.last,
+                                             end_date__gte=self.first)
+                 .exclude(contract__status=Contract.Status.DRAFT))
+        if self.focus is not None:
+            lines = lines.filter(contract__customer_id=self.focus)
+        numerators: dict[tuple[int, date | None], Decimal] = defaultdict(lambda: ZERO)
+        plan: dict[int, tuple] = {}
+        with localcontext(prec=60):
+            for pk, kind, currency, unit_cost, quantity, start, end, amount, period, product in lines.values_list(
+                    "contract__customer_id", "product__kind", "product__currency", "product__unit_cost", "quantity",
+                    "start_date", "end_date", "amount", "period", "product__name").order_by():
+                base = unit_cost * quantity
+                if kind == "recurring":
+                    s, e = max(start, self.first), min(end, self.last)
+                    candidate = (e, amount * (12 // MONTHS[period]) if period in MONTHS else ZERO, product)
+                    if pk not in plan or candidate > plan[pk]:
+                        plan[pk] = candidate
+                    if not base:
+                        continue
+                    for month, days, month_days in _days_by_month(s, e):
+                        share = days * (COMMON_DAYS // month_days)
+                        numerators[pk, month if self.by_month else None] += base * share * self.rates.rate(
+                            currency, month)
+                elif start >= self.first and base:
+                    month = start.replace(day=1)
+                    numerators[pk, month if self.by_month else None] += base * COMMON_DAYS * self.rates.rate(
+                        currency, month)
+        return ([("cost", pk, month, n, None) for (pk, month), n in numerators.items()]
+                + [("plan", pk, None, None, c[2]) for pk, c in plan.items()])
 
     def load_lines(self, rows: list[tuple] | None = None) -> None:
         """Cost of goods of the contract lines (`rows` of `line_rows`, read now when not given) and each

@@ -10,6 +10,7 @@ Sources and what each contributes (`kind` is the item's public name):
   invoice      billing.InvoiceEvent                    invoice.issued, invoice.overdue (a dunning reminder),
                                                        invoice.payment_applied, invoice.voided,
                                                        invoice.uncollectible
+               billing.Invoice (open, past due)        invoice.overdue (no reminder sent: see below)
   contract     contracts.ContractEvent (every kind)    contract.created_from_quote, contract.activated,
                                                        contract.amended, contract.renewal_alert,
                                                        contract.renewed, contract.terminated, ...
@@ -18,25 +19,35 @@ Sources and what each contributes (`kind` is the item's public name):
 Renewal alerts, amendments and dunning notices are already events of their contract or invoice, so they
 are not read twice from their own tables; line edits, PDF renders and e-mails are left out (noise).
 
+Overdue invoices: one `invoice.overdue` item per invoice. An invoice still owed (issued or partly paid, amount
+due > 0) whose due date is before today (the business time zone, as dunning and the AR aging count) is overdue
+from the first instant of the day after its due date; until a dunning reminder is sent it has no event, so the
+item is read from the invoice itself at that instant. Once a reminder is sent, the reminder's event is the
+item instead (no duplicate); paid, void, uncollectible or fully credited invoices get none.
+
 Order: newest first; at equal instants the consequence above its cause — comment, alert, credit note,
 payment, invoice, contract, quote (`SOURCE_RANK`) — then the higher id first. The page is one UNION ALL
-query ordered and sliced in the database, plus one query for the total, one for the actors' names and
-one for the comments' mentions: four queries whatever the customer's history (no N+1).
+query ordered and sliced in the database (the overdue invoices are one more branch of it), plus one query
+for the total, one for the actors' names and one for the comments' mentions: four queries whatever the
+customer's history (no N+1).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, models, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Cast, Lower
+from django.db import NotSupportedError, connection, models, transaction
+from django.db.models import Exists, F, Func, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat, Lower
 from django.urls import reverse
+from django.utils import timezone
 
-from billing.models import CreditNote, InvoiceEvent, Payment
+from billing.models import CreditNote, Invoice, InvoiceEvent, Payment
 from contracts.models import ContractEvent
 from customers.models import Customer, CustomerComment
 from quotes.models import QuoteEvent
@@ -56,6 +67,7 @@ QUOTE_KINDS = ("created", "submitted", "approved", "approval_rejected", "returne
                "declined", "revised", "expired")
 INVOICE_KINDS = {"issued": "issued", "dunning": "overdue", "payment": "payment_applied", "voided": "voided",
                  "uncollectible": "uncollectible"}
+PAST_DUE = "past_due"  # the raw kind of an overdue invoice with no reminder yet (read from the invoice, no event)
 PAYMENT_KINDS = {Payment.Source.MANUAL: "received", Payment.Source.WEBHOOK: "received",
                  Payment.Source.REFUND: "refund", Payment.Source.CREDIT: "credit"}
 
@@ -91,6 +103,7 @@ TITLES = {
     "contract.terminated": "Contract {label} terminated",
     "invoice.issued": "Invoice {label} issued",
     "invoice.overdue": "Invoice {label} overdue: reminder sent",
+    f"invoice.{PAST_DUE}": "Invoice {label} overdue: not paid by its due date",
     "invoice.payment_applied": "Payment applied to invoice {label}",
     "invoice.voided": "Invoice {label} voided",
     "invoice.uncollectible": "Invoice {label} written off as uncollectible",
@@ -165,7 +178,49 @@ def _columns(qs: models.QuerySet, *, source: str, at: str, kind, ref, label, det
     ).order_by().values_list(*COLUMNS)  # no Meta ordering inside the UNION's branches
 
 
-def _branches(customer_id: int, sources: frozenset[str]) -> list[models.QuerySet]:
+class _DayAfterStarts(Func):
+    """The instant the day after a date begins in time zone `zone`, as an aware timestamp: when an invoice
+    due on that date becomes overdue."""
+
+    output_field = models.DateTimeField()
+    arity = 1
+
+    def __init__(self, expression, *, zone: str):
+        super().__init__(expression)
+        self.zone = zone
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(({sql} + 1)::timestamp AT TIME ZONE %s)", (*params, self.zone)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # SQLite keeps datetimes as naive UTC text. django_datetime_trunc (Django's own function, registered on
+        # every SQLite connection) reads the local midnight in `zone` and writes it back in UTC.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (f"django_datetime_trunc('second', date({sql}, '+1 day') || ' 00:00:00', 'UTC', %s)",
+                (*params, self.zone))
+
+    def as_sql(self, compiler, connection, **extra):
+        raise NotSupportedError(f"the timeline's overdue invoices need PostgreSQL or SQLite, not {connection.vendor}")
+
+
+def _overdue_invoices(customer_id: int, today: date) -> models.QuerySet:
+    """The customer's invoices owed and past due on `today` with no dunning reminder yet, each at the instant
+    it became overdue. Invoices with a reminder are left out: the reminder's event is their overdue item."""
+    reminded = InvoiceEvent.objects.filter(invoice_id=OuterRef("pk"), kind="dunning")
+    return (Invoice.objects.filter(customer_id=customer_id, status__in=Invoice.OPEN, due_date__lt=today,
+                                   amount_due__gt=0)
+            .exclude(Exists(reminded))
+            .annotate(overdue_at=_DayAfterStarts("due_date", zone=settings.REVOPS_BUSINESS_TIME_ZONE),
+                      overdue_detail=Concat(Value("Was due on "), Cast("due_date", models.CharField()),
+                                            Value("; no reminder sent yet."), output_field=models.TextField())))
+
+
+def business_today() -> date:
+    return timezone.localdate(timezone=ZoneInfo(settings.REVOPS_BUSINESS_TIME_ZONE))
+
+
+def _branches(customer_id: int, sources: frozenset[str], today: date) -> list[models.QuerySet]:
     out = []
     if "comment" in sources:
         out.append(_columns(CustomerComment.objects.filter(customer_id=customer_id), source="comment",
@@ -188,6 +243,8 @@ def _branches(customer_id: int, sources: frozenset[str]) -> list[models.QuerySet
         out.append(_columns(InvoiceEvent.objects.filter(invoice__customer_id=customer_id, kind__in=list(INVOICE_KINDS)),
                             source="invoice", at="at", kind=F("kind"), ref="invoice_id", label="invoice__number",
                             detail="detail", actor="actor_id", currency="invoice__currency"))
+        out.append(_columns(_overdue_invoices(customer_id, today), source="invoice", at="overdue_at", kind=PAST_DUE,
+                            ref="pk", label="number", detail="overdue_detail", actor=None, currency="currency"))
     if "contract" in sources:
         out.append(_columns(ContractEvent.objects.filter(contract__customer_id=customer_id), source="contract",
                             at="at", kind=F("kind"), ref="contract_id", label="contract__number", detail="detail",
@@ -203,7 +260,7 @@ def _public_kind(source: str, raw: str) -> str:
     if source == "comment":
         return "comment"
     if source == "invoice":
-        return f"invoice.{INVOICE_KINDS.get(raw, raw)}"
+        return "invoice.overdue" if raw == PAST_DUE else f"invoice.{INVOICE_KINDS.get(raw, raw)}"
     if source == "payment":
         return f"payment.{PAYMENT_KINDS.get(raw, 'received')}"
     return f"{source}.{raw}"
@@ -225,13 +282,14 @@ def _display_name(user) -> str:
 
 def customer_timeline(*, customer_id: int, sources: frozenset[str] | set[str] = frozenset(SOURCES),
                       limit: int = DEFAULT_LIMIT, offset: int = 0, invoice_amounts: bool = True,
-                      with_count: bool = True) -> TimelinePage:
+                      with_count: bool = True, today: date | None = None) -> TimelinePage:
     """One page of the customer's timeline from the `sources` the viewer may see, newest first.
     `invoice_amounts=False` keeps invoice events' titles but drops their detail (it names amounts).
-    `with_count=False` skips the total (a second pass over the history); `has_more` is known either way."""
+    `with_count=False` skips the total (a second pass over the history); `has_more` is known either way.
+    `today` (default: today in the business time zone) decides which invoices are overdue."""
     limit = max(1, min(int(limit), MAX_LIMIT))
     offset = max(0, int(offset))
-    branches = _branches(customer_id, frozenset(sources) & frozenset(SOURCES))
+    branches = _branches(customer_id, frozenset(sources) & frozenset(SOURCES), today or business_today())
     if not branches:
         return TimelinePage([], 0 if with_count else None, offset, limit)
     # Each branch keeps only its own newest offset+limit+1 rows (a top-N in the database), so the outer
@@ -243,7 +301,8 @@ def customer_timeline(*, customer_id: int, sources: frozenset[str] | set[str] = 
     else:
         ordered = branches
     union = ordered[0].union(*ordered[1:], all=True) if len(ordered) > 1 else branches[0]
-    rows = list(union.order_by("-t_at", "t_rank", "-t_id")[offset:offset + limit + 1])
+    # t_kind last: an overdue invoice's row carries the invoice's id, which an invoice event may share
+    rows = list(union.order_by("-t_at", "t_rank", "-t_id", "t_kind")[offset:offset + limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     count = None
@@ -270,8 +329,10 @@ def customer_timeline(*, customer_id: int, sources: frozenset[str] | set[str] = 
         if source == "invoice" and not invoice_amounts:
             detail, amount, currency = "", None, ""
         actor = users.get(actor_id)
+        title = TITLES.get(f"invoice.{PAST_DUE}" if (source, raw_kind) == ("invoice", PAST_DUE) else kind,
+                           f"{source.title()} {{label}}: {raw_kind}")
         items.append(TimelineItem(
-            kind=kind, at=at, title=TITLES.get(kind, f"{source.title()} {{label}}: {raw_kind}").format(
+            kind=kind, at=at, title=title.format(
                 label=label or "").replace("  ", " ").strip(),
             detail=detail or "", link=_link(source, ref, customer_id, row_id),
             actor=_display_name(actor) if actor else "", actor_id=actor_id, source=source, source_id=row_id,

@@ -103,9 +103,12 @@ def fetch(fn: Callable[[], object], using: str = DEFAULT_DB_ALIAS) -> Pending:
 def plain_rows(queryset) -> list[tuple]:
     """The rows of a values_list queryset as the database driver returns them, without Django's per-row
     converters (~3 µs a row, a third of reading 10,000 aggregates): for columns the driver already types
-    right — ints, dates, Decimals of a SUM — not for model fields with custom conversion."""
+    right — ints, dates, Decimals of a SUM — not for model fields with custom conversion. PostgreSQL only
+    (psycopg types them); elsewhere the queryset's own rows."""
     from django.db import connections as conns
 
+    if conns[queryset.db].vendor != "postgresql":  # e.g. SQLite returns dates as text: keep the converters
+        return list(queryset)
     sql, params = queryset.query.sql_with_params()
     with conns[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)

@@ -1,6 +1,6 @@
 """Churn risk on constructed customers: each factor's points and reasons computed by hand, the table
 agreeing with the one-customer score, and the table's query count not growing with customers."""
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from analytics.models import ServiceCost
-from analytics.services.churn_risk import customer_risk, level_of, risk_table
+from analytics.services.churn_risk import DEFINITIONS, _support_window, customer_risk, level_of, risk_table
 from billing.models import Invoice
 from billing.services.usage import usage_ingest
 from catalog import models as cm
@@ -108,7 +108,7 @@ def test_the_score_and_reasons_of_a_customer_at_risk(book, today):
     assert risk["reasons"] == [
         "api-calls usage down 60 % (daily average, last 30 days vs the 90 before): +25",
         "2 invoices overdue (USD 4,120.00, oldest 45 days): +25",
-        "cost to serve is 40.0 % of revenue over the last 3 months: +20",
+        "cost to serve is 40.0 % of revenue over the last three full months and this month to date: +20",
         f"contract {number} ends in 20 days ({today + timedelta(days=20)}) with no renewal under way: +20",
     ]
 
@@ -160,10 +160,35 @@ def test_the_support_share_is_profitability_s_and_a_new_cost_counts_at_once(book
     ServiceCost.objects.create(period=today.replace(day=1), category="success", amount=D("100.00"), currency="USD",
                                customer=calm, driver="direct")
     risk = customer_risk(customer_id=calm.pk, day=today)  # 20 %, seen despite the cache
-    assert risk["reasons"] == ["cost to serve is 20.0 % of revenue over the last 3 months: +10"]
+    assert risk["reasons"] == ["cost to serve is 20.0 % of revenue over the last three full months and this month to date: +10"]
     # Roles that may not see costs (sales reps, customer success) get the points, not the ratio.
     hidden = customer_risk(customer_id=calm.pk, day=today, costs_visible=False)
     assert (hidden["score"], hidden["reasons"]) == (risk["score"], ["high cost to serve relative to revenue: +10"])
+
+
+def test_the_support_window_is_three_full_months_and_this_month_to_date_and_says_so():
+    assert _support_window(date(2027, 3, 15)) == (date(2026, 12, 1), date(2027, 3, 15))
+    assert _support_window(date(2027, 1, 1)) == (date(2026, 10, 1), date(2027, 1, 1))
+    assert DEFINITIONS["support"] == ("Support cost share: cost to serve ÷ revenue over the last three full months "
+                                      "and this month to date; 30 % or more +20, 15 % +10.")
+
+
+def test_a_cost_three_full_months_back_counts_and_four_months_back_does_not(today):
+    customer = CustomerFactory(name="Old costs")
+    _revenue(customer, "1000.00", today)
+    this_month = today.replace(day=1)
+    for months_back, amount in ((3, "200.00"), (4, "500.00")):  # the first in the window, the second just before
+        month = (this_month - timedelta(days=1)).replace(day=1)
+        for _ in range(months_back - 1):
+            month = (month - timedelta(days=1)).replace(day=1)
+        ServiceCost.objects.create(period=month, category="support", amount=D(amount), currency="USD",
+                                   customer=customer, driver="direct")
+
+    risk = customer_risk(customer_id=customer.pk, day=today)
+
+    assert risk["factors"]["support"] == 10  # 200.00 ÷ 1,000.00; with the 500.00 it would be 70 % and +20
+    assert risk["reasons"] == [
+        "cost to serve is 20.0 % of revenue over the last three full months and this month to date: +10"]
 
 
 def test_levels():

@@ -1,6 +1,7 @@
 """Customer 360 (analytics.services.customer360 and the customer page): hand-computed figures for one
-customer, what each role sees, portal isolation, comments from the page, and a query count that does not
-grow with the customer's history."""
+customer (and the profitability, CLV and health of the profitability data set's customer A), what each role
+sees, portal isolation, comments from the page, and a query count that does not grow with the customer's
+history."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -28,8 +29,10 @@ from recognition.models import (
 )
 from revops.kernel import roles
 from revops.kernel.models import Notification
+from tests.analytics.test_profitability_data import dataset
 from tests.factories import ContactFactory, CustomerFactory, PriceBookFactory
 
+FIXTURES = (dataset,)  # the shared profitability data set, a fixture used by name below
 pytestmark = pytest.mark.django_db
 
 DAY = date(2027, 3, 15)
@@ -158,8 +161,78 @@ def test_the_360_figures_for_finance(acme, finance_user):
     assert data["alerts"]["open"] == 1 and len(data["alerts"]["rows"]) == 2
     profit = data["profitability"]  # costs: finance, sales managers, admins — the last 12 months
     assert (profit["first"], profit["last"]) == (date(2026, 4, 1), DAY)
-    assert {"revenue", "cost_of_goods", "cost_to_serve", "contribution", "margin_pct", "clv", "currency"} <= set(profit)
-    assert data["health"]["level"] in ("low", "medium", "high") and 0 <= data["health"]["score"] <= 100
+    # no recognized revenue (the journal has deferred lines only), no costed product or meter, no service cost:
+    # every figure is zero, and margin % and CLV (which need revenue) are empty
+    assert profit == {"first": date(2026, 4, 1), "last": DAY, "revenue": D("0.00"), "cost_of_goods": D("0.00"),
+                      "cost_to_serve": D("0.00"), "contribution": D("0.00"), "margin_pct": None, "clv": None,
+                      "currency": "USD"}
+    # INV-1 is 42 days overdue (31–60: +20); the usage has no 90 days before to compare with, no service cost,
+    # and C-1 renews automatically: 20, low
+    assert (data["health"]["score"], data["health"]["level"]) == (20, "low")
+    assert data["health"]["reasons"] == ["1 invoice overdue (USD 100.00, oldest 42 days): +20"]
+
+
+# --- the profitability data set: customer A's figures, worked out by hand --------------------------------------
+
+DATASET_DAY = date(2027, 3, 31)  # the 12 months ending on it, 2026-04-01..2027-03-31, hold the whole data set
+
+
+def test_finance_sees_customer_a_profitability_clv_and_health(dataset, finance_user):
+    data = customer360.customer_360(customer=dataset["a"], user=finance_user, day=DATASET_DAY)
+
+    profit = data["profitability"]
+    assert (profit["first"], profit["last"], profit["currency"]) == (date(2026, 4, 1), DATASET_DAY, "USD")
+    # test_profitability_data's docstring: revenue 3 × 1,000; cost of goods 10 × 5 × 3 + 1,000 events × 0.01 = 160;
+    # cost to serve 33.33 (Feb tickets) + 64.29 (Jan seats) + 523.81 (Mar revenue share) + 10.00 (Mar tickets)
+    assert (profit["revenue"], profit["cost_of_goods"], profit["cost_to_serve"]) == (
+        D("3000.00"), D("160.00"), D("631.43"))
+    assert (profit["contribution"], profit["margin_pct"]) == (D("2208.57"), D("73.62"))  # 2,208.57 ÷ 3,000
+    # CLV = MRR at the end × gross margin % ÷ monthly revenue churn of all customers over the 12 months:
+    #   MRR 1,000; gross margin (3,000 − 160) ÷ 3,000 = 94.666… → 94.67 %; margin a month 1,000 × 94.67 % = 946.70
+    #   churn: lost = C's contraction 80; Σ MRR at the start of each month = 0 (Apr 2026 … Jan 2027)
+    #          + 1,100 (Feb: A 1,000 + C 100) + 2,100 (Mar: + B 1,000) = 3,200 → 80 ÷ 3,200 = 2.5 %
+    #   1 ÷ 2.5 % = 40 months (under the 60-month cap) → 946.70 × 40 = 37,868.00
+    assert profit["clv"] == D("37868.00")
+    health = data["health"]
+    # usage: A's 1,000 events (value 1 each) fell in February, the 90 days before the last 30 (Mar 2–31), none
+    # since → down 100 %: +25. Cost to serve ÷ revenue over Dec 2026 … Mar 2027: 631.43 ÷ 3,000 = 0.2105
+    # → 21.05 % → shown 21.1 %, at least 15 %: +10. No invoice; A's contract ends 2027-12-31 (not within 90 days)
+    assert (health["score"], health["level"]) == (35, "medium")
+    assert health["factors"] == {"usage": 25, "overdue": 0, "support": 10, "renewal": 0}
+    assert health["reasons"] == [
+        "m-events usage down 100 % (daily average, last 30 days vs the 90 before): +25",
+        "cost to serve is 21.1 % of revenue over the last three full months and this month to date: +10"]
+
+
+COST_KEYS = {"profitability", "cost_of_goods", "cost_to_serve", "contribution", "margin_pct", "clv"}
+
+
+def _keys(value) -> set[str]:
+    """Every dict key anywhere in a 360 (nested sections, lists of rows)."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list | tuple):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+@pytest.mark.parametrize("role", [roles.SALES_REP, roles.CUSTOMER_SUCCESS])
+def test_reps_and_success_get_no_cost_figure_of_customer_a(dataset, make_user, finance_user, role):
+    seen_by_finance = customer360.customer_360(customer=dataset["a"], user=finance_user, day=DATASET_DAY)
+    user = make_user(role)
+    if role == roles.SALES_REP:  # a rep sees the health of the customers it owns
+        type(dataset["a"]).objects.filter(pk=dataset["a"].pk).update(owner=user)
+        dataset["a"].refresh_from_db()
+
+    data = customer360.customer_360(customer=dataset["a"], user=user, day=DATASET_DAY)
+
+    assert data["visibility"]["costs"] is False
+    assert not _keys(data) & COST_KEYS, _keys(data) & COST_KEYS
+    assert _keys(seen_by_finance) >= COST_KEYS  # the same walk finds every one in finance's 360
+    # the same score, but the support factor without the cost ratio
+    assert (data["health"]["score"], data["health"]["level"]) == (35, "medium")
+    assert data["health"]["reasons"][1] == "high cost to serve relative to revenue: +10"
+    assert not any("21.1" in reason for reason in data["health"]["reasons"])
 
 
 def test_a_rep_sees_invoice_statuses_but_no_amounts_costs_payments_or_revenue(acme):
@@ -167,7 +240,7 @@ def test_a_rep_sees_invoice_statuses_but_no_amounts_costs_payments_or_revenue(ac
 
     data = customer360.customer_360(customer=acme, user=rep, day=DAY)
 
-    assert data["visibility"] == {"costs": False, "billing": False, "can_comment": True}
+    assert data["visibility"] == {"costs": False, "billing": False, "can_comment": True, "insights": True}
     for hidden in ("profitability", "payments", "ar_aging", "revenue"):
         assert hidden not in data
     assert [(i["number"], i["status"], i["days_overdue"]) for i in data["invoices"]["rows"]] == [

@@ -44,7 +44,8 @@ def test_finance_gets_every_section_with_money_as_strings(api_client_for, financ
     assert body["timeline"]["has_more"] is False and body["timeline"]["more"] is None
     assert [(r["kind"], r["at"][:10], r["amount"]) for r in body["timeline"]["results"]] == [
         ("alert.fired", "2027-03-05", None), ("payment.received", "2027-03-01", "50.00"),
-        ("alert.cleared", "2027-02-09", None), ("alert.fired", "2027-02-05", None)]
+        ("alert.cleared", "2027-02-09", None), ("alert.fired", "2027-02-05", None),
+        ("invoice.overdue", "2027-02-02", None)]  # INV-1, due 1 February, unpaid on the 360's day (15 March)
 
 
 def test_a_rep_gets_no_costs_payments_aging_revenue_or_invoice_amounts(api_client_for, acme):  # noqa: F811

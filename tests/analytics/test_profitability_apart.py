@@ -50,3 +50,26 @@ def test_a_missing_fx_rate_is_still_a_clear_error_when_read_apart(dataset):
     FxRate.objects.all().delete()
     with pytest.raises(FxRateMissing, match="EUR"):
         prof.report(first=FIRST, last=LAST)
+
+
+@pytest.mark.parametrize("first, last, by_month", [(FIRST, LAST, False), (FIRST, LAST, True),
+                                                    (date(2027, 2, 10), date(2027, 3, 20), False),
+                                                    (date(2027, 2, 10), date(2027, 3, 20), True)])
+def test_the_lines_sql_gives_the_python_reference_rows(dataset, first, last, by_month):
+    """LINES_SQL (PostgreSQL) and line_rows_in_python (the SQLite demo's path) agree row for row: the exact
+    numerators over COMMON_DAYS, the plans, whole and part months, one-time lines, EUR at its rate."""
+    from analytics.services.profitability import _Run
+
+    run = _Run(first, last, focus=None, by_month=by_month, month_filter=None)
+    in_sql, in_python = run.line_rows(), run.line_rows_in_python()
+
+    def normal(rows):
+        """{(customer, month): numerator} (the SQL gives recurring and one-time lines a row each) and plans."""
+        costs: dict = {}
+        for tag, pk, month, n, _name in rows:
+            if tag == "cost":
+                costs[pk, month] = costs.get((pk, month), 0) + n
+        return costs, sorted((pk, name) for tag, pk, _m, _n, name in rows if tag == "plan")
+
+    assert normal(in_sql) == normal(in_python)
+    assert {tag for tag, *_rest in in_sql} == {"cost", "plan"}
