@@ -210,8 +210,16 @@ def day_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
             datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=tz))
 
 
+QUANTITY_PLACES = Decimal("0.000001")  # UsageEvent.value's places: every database answers with the same scale
+
+
 def usage_total(customer_id: int, meter: Meter, first_day: date, last_day: date) -> Decimal:
-    """The meter's aggregate of the customer's events over the calendar days [first_day, last_day]."""
+    """The meter's aggregate of the customer's events over the calendar days [first_day, last_day], to
+    UsageEvent.value's 6 places (SQLite's SUM would drop them, PostgreSQL's keeps them)."""
+    return _usage_total(customer_id, meter, first_day, last_day).quantize(QUANTITY_PLACES)
+
+
+def _usage_total(customer_id: int, meter: Meter, first_day: date, last_day: date) -> Decimal:
     start, end = day_bounds(first_day, last_day)
     events = UsageEvent.objects.filter(customer_id=customer_id, meter_id=meter.pk, timestamp__gte=start,
                                        timestamp__lt=end)
