@@ -21,7 +21,7 @@ SQLite demo) `_split` computes it on each read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -285,23 +285,27 @@ def _split(months: list[date], month_ends: list[date], rates, attrs: dict[int, d
 
 
 def shared_shares(*, months: list[date], rates, focus: int | None = None, by_month: bool = False,
-                  segment: tuple[str, str] | None = None) -> Shares:
+                  month_customers: Collection[int] | None = None) -> Shares:
     """Every shared cost of `months` (first days) split over the customers (see the module docstring):
-    by customer (`focus` only, when given), by month when asked (the customers of `segment` only, when
-    given) and the unallocated total. PostgreSQL reads the stored split (`stored_shares`, re-split by month
-    when its inputs change); other databases (the SQLite demo) split in Python each time."""
+    by customer (`focus` only, when given), by month when asked (the `month_customers` only, when given:
+    e.g. a segment's, or a plan's) and the unallocated total. PostgreSQL reads the stored split
+    (`stored_shares`, re-split by month when its inputs change); other databases (the SQLite demo) split in
+    Python each time."""
     from django.db import connection
 
     if connection.vendor == "postgresql":
-        return stored_shares(months=months, rates=rates, focus=focus, by_month=by_month, segment=segment)
+        return stored_shares(months=months, rates=rates, focus=focus, by_month=by_month,
+                             month_customers=month_customers)
     month_ends = [add_months(m, 1) - timedelta(days=1) for m in months]
     attrs = {pk: {"size": s, "region": r, "industry": i, "acquisition_channel": c}
              for pk, s, r, i, c in Customer.objects.values_list("pk", "size", "region", "industry",
                                                                 "acquisition_channel")}
     month_filter = None
-    if segment is not None:
+    if month_customers is not None:
+        counted = set(month_customers)
+
         def month_filter(pk: int) -> bool:
-            return attrs.get(pk, {}).get(segment[0]) == segment[1]
+            return pk in counted
     shares = _split(months, month_ends, rates, attrs, month_filter)
     if focus is not None:
         shares.by_customer = {pk: v for pk, v in shares.by_customer.items() if pk == focus}
@@ -645,9 +649,9 @@ def refresh_in_background(*, months: list[date]):
 
 
 def stored_shares(*, months: list[date], rates=None, focus: int | None = None, by_month: bool = False,
-                  segment: tuple[str, str] | None = None) -> Shares:
+                  month_customers: Collection[int] | None = None) -> Shares:
     """The shared costs of `months` from the stored split (refreshed first): by customer (only `focus`
-    when given), by month (customers of `segment` only, when given) and the unallocated total."""
+    when given), by month (the `month_customers` only, when given) and the unallocated total."""
     from django.conf import settings
 
     from ..models import CostShare
@@ -665,10 +669,14 @@ def stored_shares(*, months: list[date], rates=None, focus: int | None = None, b
     shares.by_customer = {pk: v.quantize(e) for pk, v in plain_rows(parts.values_list("customer_id")
                                                                    .annotate(s=Sum("amount_reporting")).order_by())}
     if by_month:
-        if segment is not None:
-            parts = parts.filter(**{f"customer__{segment[0]}": segment[1]})
-        shares.by_month = {m: v.quantize(e) for m, v in parts.values_list("month")
-                           .annotate(s=Sum("amount_reporting")).order_by()}
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT month, SUM(amount_reporting) FROM analytics_costshare WHERE month = ANY(%s) "
+                           "AND customer_id IS NOT NULL AND (%s::bigint[] IS NULL OR customer_id = ANY(%s::bigint[])) "
+                           "GROUP BY month", [months, *[None if month_customers is None
+                                                         else list(month_customers)] * 2])
+            shares.by_month = {m: v.quantize(e) for m, v in cursor.fetchall()}
     return shares
 
 

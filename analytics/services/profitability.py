@@ -28,7 +28,7 @@ from revops.kernel import money
 from revops.kernel.background import fetch, plain_rows
 from revops.kernel.dates import add_months
 
-from .cost_allocation import ALLOCATION_RULE, shared_shares
+from .cost_allocation import ALLOCATION_RULE, refresh_in_background, shared_shares
 
 ZERO = Decimal(0)
 PCT = Decimal("0.01")
@@ -493,8 +493,11 @@ class _Run:
     # cost to serve
     def shared_shares(self, rates: Rates | None):
         """This window's shares of the shared costs (cost_allocation.Shares; `rates` None: its own)."""
+        counted = None
+        if self.by_month and self.month_filter is not None:  # after load_lines: a plan filter needs the plans
+            counted = {pk for pk in self.attrs if self.counts_in_month(pk)}
         return shared_shares(months=self.months, rates=rates or Rates(), focus=self.focus, by_month=self.by_month,
-                             segment=self.month_filter if self.by_month else None)
+                             month_customers=counted)
 
     def load_service_costs(self, shares=None) -> None:
         """Direct costs, and the shared ones' `shares` (read now when not given)."""
@@ -537,7 +540,10 @@ def _compute(*, first: date, last: date, focus: int | None = None, by_month: boo
     # lines in Python (revops.kernel.background; inline inside a transaction or off PostgreSQL): the shared
     # costs' split (re-splitting a stale month first), revenue and usage aggregates, the contract lines.
     apart = focus is None
-    shares = fetch(lambda: run.shared_shares(None)) if apart else None
+    # (by month, the split's months are summed over the customers counted — known once the plans are: so
+    # only its refresh starts apart then)
+    shares = fetch(lambda: run.shared_shares(None)) if apart and not by_month else None
+    refresh = refresh_in_background(months=run.months) if apart and by_month else None
     revenue = fetch(run.revenue_rows) if apart else None
     usage = fetch(run.usage_rows) if apart else None
     lines = fetch(run.line_rows) if apart else None
@@ -547,7 +553,9 @@ def _compute(*, first: date, last: date, focus: int | None = None, by_month: boo
     run.load_lines(lines.result() if apart else None)
     run.add_revenue(revenue.result() if apart else run.revenue_rows())
     run.add_usage(usage.result() if apart else run.usage_rows())
-    run.load_service_costs(shares.result() if apart else None)
+    if refresh is not None:
+        refresh.wait()
+    run.load_service_costs(shares.result() if shares is not None else None)
     exponent = _exponent(reporting_currency())
     return Result(first, last, customers={pk: m.rounded(exponent) for pk, m in run.raw.items()}, attrs=run.attrs,
                   months={m: run.per_month[m] for m in run.months} if by_month else {},

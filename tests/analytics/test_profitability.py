@@ -97,6 +97,17 @@ def test_trends_by_month(dataset):
     assert smb["2027-01"]["cost_to_serve"] == D("390.00")  # 300 direct + 90 seats, all smb
 
 
+def test_trends_by_plan(dataset):
+    """The plan segment (the product of the main recurring line) filters the months too: A, B and C are all
+    on Plan One, so its months are everyone's; nobody is without a plan. (It once failed on PostgreSQL: the
+    stored split was filtered by a customer field named like the segment, and plan is not one.)"""
+    everyone = prof.trends(first=FIRST, last=LAST)
+    assert prof.trends(first=FIRST, last=LAST, segment_field="plan", segment_value="Plan One") == everyone
+    nobody = prof.trends(first=FIRST, last=LAST, segment_field="plan", segment_value="(none)")
+    assert [m["month"] for m in nobody] == ["2027-01", "2027-02", "2027-03"]
+    assert all(m["revenue"] == m["cost_of_goods"] == m["cost_to_serve"] == 0 for m in nobody)
+
+
 def test_customer_summary_matches_the_table_and_computes_clv(dataset, django_assert_max_num_queries):
     from django.core.cache import cache
 

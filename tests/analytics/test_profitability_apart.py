@@ -73,3 +73,14 @@ def test_the_lines_sql_gives_the_python_reference_rows(dataset, first, last, by_
 
     assert normal(in_sql) == normal(in_python)
     assert {tag for tag, *_rest in in_sql} == {"cost", "plan"}
+
+
+def test_trends_read_apart_by_segment_and_by_plan(dataset):
+    """By month the split's refresh runs apart and the months are summed over the counted customers after
+    the plans are known (test_trends_by_month's figures)."""
+    months = {r["month"]: r for r in prof.trends(first=FIRST, last=LAST)}
+    assert (months["2027-03"]["revenue"], months["2027-03"]["cost_to_serve"]) == (D("2100.00"), D("1130.00"))
+    smb = {r["month"]: r for r in prof.trends(first=FIRST, last=LAST, segment_field="size", segment_value="smb")}
+    assert (smb["2027-02"]["revenue"], smb["2027-01"]["cost_to_serve"]) == (D("1000.00"), D("390.00"))
+    by_plan = prof.trends(first=FIRST, last=LAST, segment_field="plan", segment_value="Plan One")
+    assert by_plan == list(months.values())
