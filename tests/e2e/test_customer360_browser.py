@@ -104,12 +104,14 @@ def test_finance_reads_the_360_comments_and_the_colleague_follows_the_notificati
     expect(page.locator("#payments + table tbody tr")).to_contain_text("$40.00")
     expect(page.locator("#payments + table tbody tr")).to_contain_text("wire 7")
 
-    # The timeline, newest first (a payment and the invoice event it makes share their instant: payment first).
+    # The timeline, newest first (a payment and the invoice event it makes share their instant: payment first);
+    # the invoice, due 20 days ago and still owed, became overdue the day after: the oldest item.
     kinds = ["invoice.payment_applied", "payment.received", "invoice.issued", "contract.activated",
-             "contract.created"]
+             "contract.created", "invoice.overdue"]
     items = page.locator("#timeline-items > li.timeline-item")
-    expect(items).to_have_count(5)
-    assert [items.nth(i).get_attribute("data-kind") for i in range(5)] == kinds
+    expect(items).to_have_count(6)
+    assert [items.nth(i).get_attribute("data-kind") for i in range(6)] == kinds
+    expect(items.nth(5)).to_contain_text(f"Invoice {invoice.number} overdue")
     expect(items.nth(1)).to_contain_text("Payment received $40.00")
     expect(items.nth(2)).to_contain_text(f"Invoice {invoice.number} issued")
     expect(items.nth(4)).to_contain_text(f"Contract {acme['contract'].number} created")
@@ -129,7 +131,7 @@ def test_finance_reads_the_360_comments_and_the_colleague_follows_the_notificati
     assert page.url.endswith(f"/customers/{customer.pk}/#comment-{comment.pk}")
     expect(page.locator("#id_body_errors")).to_have_count(0)
     expect(page.locator("#timeline .alert-error")).to_have_count(0)
-    expect(items).to_have_count(6)
+    expect(items).to_have_count(7)
     top = items.first
     expect(top).to_have_attribute("id", f"comment-{comment.pk}")
     expect(top).to_have_attribute("data-kind", "comment")
@@ -189,7 +191,8 @@ def test_a_rep_sees_no_costs_and_a_portal_user_is_refused(page, login, make_user
     expect(body).not_to_contain_text("$70.00")
     kinds = [k for k in page.locator("#timeline-items > li.timeline-item").evaluate_all(
         "items => items.map(i => i.dataset.kind)")]
-    assert kinds == ["invoice.payment_applied", "invoice.issued", "contract.activated", "contract.created"]
+    assert kinds == ["invoice.payment_applied", "invoice.issued", "contract.activated", "contract.created",
+                     "invoice.overdue"]
 
     page.context.clear_cookies()
     portal = make_user(username="pat")
