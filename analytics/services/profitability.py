@@ -200,11 +200,14 @@ def _usage_bounds(first: date, last: date):
 
 
 def usage_quantities(*, first: date, last: date, customer_id: int | None = None, customer_ids=None,
-                     monthly: bool = True) -> dict[tuple[int, int, date | None], tuple[Decimal, dict]]:
+                     monthly: bool = True, per_customer: bool = True
+                     ) -> dict[tuple[int | None, int, date | None], tuple[Decimal, dict]]:
     """{(customer, meter, month): (quantity, meter row)} for the meters with a unit cost, over [first, last]:
     each meter's aggregate of the usage events (as it aggregates for billing) per calendar month of the
     business time zone. Count and sum meters in the reporting currency add up over months, so unless
-    `monthly` is asked for they come as one figure per customer (month None) — fewer rows."""
+    `monthly` is asked for they come as one figure per customer (month None) — fewer rows. Count and sum
+    meters also add up over customers: with `per_customer=False` they come as one figure per month (customer
+    None) — a caller that sums over customers anyway (the monthly trends) reads a dozen rows, not 100,000."""
     from billing.models import UsageEvent
     from catalog.models import Meter
 
@@ -233,13 +236,14 @@ def usage_quantities(*, first: date, last: date, customer_id: int | None = None,
         groups[m["aggregation"], by_month].append(pk)
     for (aggregation, by_month), meter_ids in groups.items():
         rows = events.filter(meter_id__in=meter_ids)
+        keys = ["customer_id"] if per_customer or aggregation not in additive else []
         if by_month:
-            rows = (rows.annotate(month=TruncMonth("timestamp", tzinfo=tz))
-                    .values_list("customer_id", "meter_id", "month"))
+            rows = (rows.annotate(month=TruncMonth("timestamp", tzinfo=tz)).values_list(*keys, "meter_id", "month"))
         else:
-            rows = rows.values_list("customer_id", "meter_id")
+            rows = rows.values_list(*keys, "meter_id")
         month_of: dict = {}  # a dozen distinct truncated timestamps: each made a date once
         for row in plain_rows(rows.annotate(v=aggregate[aggregation]).order_by()):
+            row = row if keys else (None, *row)
             month = None
             if by_month:
                 month = month_of.get(row[2])
@@ -314,21 +318,31 @@ costs AS (
   SELECT o.customer_id, o.month, SUM(o.base * %(common)s * fx.rate)
   FROM one_time o JOIN fx ON fx.currency = o.currency AND fx.month = o.month GROUP BY 1, 2)
 """
-_LINES_SELECT = """
+# the plan of each customer: the recurring line ending last, then the highest monthly amount, then the name
+_PLANS = """SELECT DISTINCT ON (customer_id) customer_id, name FROM l WHERE kind = 'recurring'
+  ORDER BY customer_id, e DESC, CASE period WHEN 'month' THEN amount * 12 WHEN 'quarter' THEN amount * 4
+                                            WHEN 'year' THEN amount ELSE 0 END DESC, name COLLATE "C" DESC"""
+# the FX rates a cost needs and the database lacks (Python raises FxRateMissing for the first)
+_NO_RATE = """SELECT 'no rate', NULL, fx.month, NULL, fx.currency FROM fx
+WHERE fx.rate IS NULL AND (EXISTS (SELECT 1 FROM range_months rm WHERE rm.currency = fx.currency AND rm.month = fx.month)
+                           OR EXISTS (SELECT 1 FROM one_time o WHERE o.currency = fx.currency AND o.month = fx.month))"""
+_LINES_SELECT = f"""
 SELECT 'cost', customer_id, month, n, NULL FROM costs
 UNION ALL
-SELECT * FROM (
-  SELECT DISTINCT ON (customer_id) 'plan', customer_id, NULL::date, NULL::numeric, name FROM l
-  WHERE kind = 'recurring'
-  ORDER BY customer_id, e DESC, CASE period WHEN 'month' THEN amount * 12 WHEN 'quarter' THEN amount * 4
-                                            WHEN 'year' THEN amount ELSE 0 END DESC, name COLLATE "C" DESC) plans
+SELECT 'plan', customer_id, NULL::date, NULL::numeric, name FROM ({_PLANS}) plans
 UNION ALL
-SELECT 'no rate', NULL, fx.month, NULL, fx.currency FROM fx
-WHERE fx.rate IS NULL AND (EXISTS (SELECT 1 FROM range_months rm WHERE rm.currency = fx.currency AND rm.month = fx.month)
-                           OR EXISTS (SELECT 1 FROM one_time o WHERE o.currency = fx.currency AND o.month = fx.month))
+{_NO_RATE}
 """
 LINES_SQL = _LINES_CTES + _LINES_TOTAL + _LINES_SELECT
 LINES_BY_MONTH_SQL = _LINES_CTES + _LINES_MONTHLY + _LINES_SELECT
+# the monthly trends: each month's numerator summed over the counted customers (all when %(counted)s is null)
+LINES_MONTH_TOTALS_SQL = _LINES_CTES + _LINES_MONTHLY + f"""
+SELECT 'cost', NULL, month, SUM(n), NULL FROM costs
+WHERE %(counted)s::bigint[] IS NULL OR customer_id = ANY(%(counted)s::bigint[]) GROUP BY month
+UNION ALL
+{_NO_RATE}
+"""
+PLANS_SQL = _LINES_CTES[:_LINES_CTES.index("months AS (")].rstrip().rstrip(",") + "\n" + _PLANS
 
 
 # --- the computation ------------------------------------------------------------------------------------
@@ -339,7 +353,6 @@ class Result:
     last: date
     customers: dict[int, Measures] = field(default_factory=dict)  # rounded per customer
     attrs: dict[int, dict] = field(default_factory=dict)  # name, industry, size, region, channel, plan
-    months: dict[date, Measures] = field(default_factory=dict)  # raw per month (when asked)
     unallocated: Decimal = ZERO  # shared costs with nobody to carry them (reporting currency)
 
     @property
@@ -348,16 +361,16 @@ class Result:
 
 
 class _Run:
-    """One computation over [first, last]; `focus` restricts the per-customer work to one customer."""
+    """One computation over [first, last]; `focus` restricts the per-customer work to one customer. The
+    monthly trends (`trends`) use its month-level reads (`by_month`, counted by `month_filter`)."""
 
-    def __init__(self, first: date, last: date, *, focus: int | None, by_month: bool,
-                 month_filter: tuple[str, str] | None):
+    def __init__(self, first: date, last: date, *, focus: int | None, by_month: bool = False,
+                 month_filter: tuple[str, str] | None = None):
         self.first, self.last, self.focus, self.by_month = first, last, focus, by_month
         self.month_filter = month_filter
         self.rates = Rates()
         self.months = months_of(first, last)
         self.raw: dict[int, Measures] = defaultdict(Measures)
-        self.per_month: dict[date, Measures] = defaultdict(Measures)
         self.attrs: dict[int, dict] = {}
         self.lines: list[tuple] | None = None  # recurring/one-time lines of the focus (or everyone)
         self.unallocated = ZERO
@@ -372,17 +385,9 @@ class _Run:
         self.attrs = {pk: {"name": n, "industry": i, "size": s, "region": r, "acquisition_channel": c}
                       for pk, n, i, s, r, c in plain_rows(rows)}
 
-    def counts_in_month(self, customer_id: int) -> bool:
-        if not self.by_month:
-            return False
-        if self.month_filter is None:
-            return True
-        attrs = self.attrs.get(customer_id)
-        return attrs is not None and attrs.get(self.month_filter[0]) == self.month_filter[1]
-
     # revenue
     def revenue_rows(self) -> list[tuple]:
-        """[(customer, month start or None, credits − debits)] on the revenue accounts over the window."""
+        """[(customer, credits − debits)] on the revenue accounts over the window."""
         from recognition.models import Account, JournalLine
 
         accounts = list(Account.objects.filter(role=Account.Role.REVENUE).values_list("pk", flat=True))
@@ -390,20 +395,13 @@ class _Run:
                                            entry__date__lte=self.last, entry__customer__isnull=False)
         if self.focus is not None:
             lines = lines.filter(entry__customer_id=self.focus)
-        keys = ["entry__customer_id", "entry__period__start"] if self.by_month else ["entry__customer_id"]
-        rows = lines.values_list(*keys).annotate(net=Sum(F("credit_reporting") - F("debit_reporting"))).order_by()
-        if not self.by_month:
-            return [(pk, None, net) for pk, net in plain_rows(rows)]
-        return plain_rows(rows)
+        return plain_rows(lines.values_list("entry__customer_id")
+                          .annotate(net=Sum(F("credit_reporting") - F("debit_reporting"))).order_by())
 
     def add_revenue(self, rows: list[tuple]) -> None:
-        for pk, month, net in rows:
-            if pk not in self.attrs:
-                continue
-            amount = net or ZERO
-            self.raw[pk].revenue += amount
-            if self.by_month and self.counts_in_month(pk):
-                self.per_month[month.replace(day=1)].revenue += amount
+        for pk, net in rows:
+            if pk in self.attrs:
+                self.raw[pk].revenue += net or ZERO
 
     # contract lines: cost of goods and plan
     def line_rows(self) -> list[tuple]:
@@ -468,36 +466,26 @@ class _Run:
         for pk, attrs in self.attrs.items():  # first: the monthly view filtered by plan counts by it
             attrs["plan"] = plans.get(pk, "(none)")
         with localcontext(prec=60):  # numerator ÷ COMMON_DAYS, exactly enough to round right
-            for tag, pk, month, numerator, _name in rows:
+            for tag, pk, _month, numerator, _name in rows:
                 if tag != "cost" or pk not in self.attrs:
                     continue
-                cost = numerator / COMMON_DAYS
-                self.raw[pk].product_cost += cost
-                if month is not None and self.counts_in_month(pk):
-                    self.per_month[month].product_cost += cost
+                self.raw[pk].product_cost += numerator / COMMON_DAYS
 
     # usage
     def usage_rows(self) -> dict:
-        return usage_quantities(first=self.first, last=self.last, customer_id=self.focus, monthly=self.by_month)
+        return usage_quantities(first=self.first, last=self.last, customer_id=self.focus, monthly=False)
 
     def add_usage(self, quantities: dict) -> None:
         for (pk, _meter, month), (quantity, m) in quantities.items():
             if pk not in self.attrs or not quantity:
                 continue
             rate = self.rates.rate(m["currency"], month) if month is not None else Decimal(1)
-            cost = quantity * m["unit_cost"] * rate
-            self.raw[pk].usage_cost += cost
-            if self.counts_in_month(pk):
-                self.per_month[month].usage_cost += cost
+            self.raw[pk].usage_cost += quantity * m["unit_cost"] * rate
 
     # cost to serve
     def shared_shares(self, rates: Rates | None):
         """This window's shares of the shared costs (cost_allocation.Shares; `rates` None: its own)."""
-        counted = None
-        if self.by_month and self.month_filter is not None:  # after load_lines: a plan filter needs the plans
-            counted = {pk for pk in self.attrs if self.counts_in_month(pk)}
-        return shared_shares(months=self.months, rates=rates or Rates(), focus=self.focus, by_month=self.by_month,
-                             month_customers=counted)
+        return shared_shares(months=self.months, rates=rates or Rates(), focus=self.focus)
 
     def load_service_costs(self, shares=None) -> None:
         """Direct costs, and the shared ones' `shares` (read now when not given)."""
@@ -511,39 +499,84 @@ class _Run:
             if pk not in self.attrs:
                 continue
             month = period.replace(day=1)
-            value = amount * self.rates.rate(currency, month)
-            self.raw[pk].direct_cost += value
-            if self.counts_in_month(pk):
-                self.per_month[month].direct_cost += value
+            self.raw[pk].direct_cost += amount * self.rates.rate(currency, month)
         shares = self.shared_shares(self.rates) if shares is None else shares
         for pk, part in shares.by_customer.items():
             if pk in self.attrs:
                 self.raw[pk].allocated_cost += part
-        if self.by_month:
-            for month, part in shares.by_month.items():
-                self.per_month[month].allocated_cost += part
         self.unallocated = shares.unallocated
+
+
+    # the monthly trends: each month's figures summed over the customers counted
+    def counted_customers(self) -> list[int] | None:
+        """The customers the monthly view counts (None: everyone): those of the segment, or of the plan."""
+        if self.month_filter is None:
+            return None
+        field, value = self.month_filter
+        if field == "plan":
+            plans = self.plans()
+            return [pk for pk in self.attrs if plans.get(pk, "(none)") == value]
+        return [pk for pk, attrs in self.attrs.items() if attrs.get(field) == value]
+
+    def plans(self) -> dict[int, str]:
+        """{customer: plan} of the customers with a recurring line in the window (PLANS_SQL)."""
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return {pk: name for tag, pk, _m, _n, name in self.line_rows_in_python() if tag == "plan"}
+        with connection.cursor() as cursor:
+            cursor.execute(PLANS_SQL, {"first": self.first, "last": self.last, "focus": None})
+            return dict(cursor.fetchall())
+
+    def month_line_rows(self, counted: list[int] | None) -> list[tuple]:
+        """line_rows' 'cost' rows summed by month over `counted` (customer None), and its 'no rate' rows."""
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            wanted = None if counted is None else set(counted)
+            sums: dict[date, Decimal] = defaultdict(lambda: ZERO)
+            for tag, pk, month, n, _name in self.line_rows_in_python():
+                if tag == "cost" and (wanted is None or pk in wanted):
+                    sums[month] += n
+            return [("cost", None, month, n, None) for month, n in sums.items()]
+        params = {"first": self.first, "last": self.last, "common": COMMON_DAYS, "focus": None,
+                  "reporting": reporting_currency(), "counted": counted}
+        with connection.cursor() as cursor:
+            cursor.execute(LINES_MONTH_TOTALS_SQL, params)
+            return cursor.fetchall()
+
+    def month_revenue_rows(self, counted: list[int] | None) -> list[tuple]:
+        """[(month start, credits − debits)] on the revenue accounts, entries of `counted` (None: everyone)."""
+        from recognition.models import Account, JournalLine
+
+        accounts = list(Account.objects.filter(role=Account.Role.REVENUE).values_list("pk", flat=True))
+        lines = JournalLine.objects.filter(account_id__in=accounts, entry__date__gte=self.first,
+                                           entry__date__lte=self.last, entry__customer__isnull=False)
+        if counted is not None:
+            lines = lines.filter(entry__customer_id__in=counted)
+        return plain_rows(lines.values_list("entry__period__start")
+                          .annotate(net=Sum(F("credit_reporting") - F("debit_reporting"))).order_by())
+
+    def month_usage(self, counted: list[int] | None) -> dict:
+        return usage_quantities(first=self.first, last=self.last, customer_ids=counted, monthly=True,
+                                per_customer=False)
 
 
 def _as_date(value) -> date:
     return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 
-def _compute(*, first: date, last: date, focus: int | None = None, by_month: bool = False,
-             month_filter: tuple[str, str] | None = None) -> Result:
+def _compute(*, first: date, last: date, focus: int | None = None) -> Result:
     if first > last:
         from revops.kernel.errors import field_error
 
         raise field_error("from", "must not be after to")
-    run = _Run(first, last, focus=focus, by_month=by_month, month_filter=month_filter)
+    run = _Run(first, last, focus=focus)
     # Over everyone, the SQL-heavy parts run on other connections while this one works through the contract
     # lines in Python (revops.kernel.background; inline inside a transaction or off PostgreSQL): the shared
     # costs' split (re-splitting a stale month first), revenue and usage aggregates, the contract lines.
     apart = focus is None
-    # (by month, the split's months are summed over the customers counted — known once the plans are: so
-    # only its refresh starts apart then)
-    shares = fetch(lambda: run.shared_shares(None)) if apart and not by_month else None
-    refresh = refresh_in_background(months=run.months) if apart and by_month else None
+    shares = fetch(lambda: run.shared_shares(None)) if apart else None
     revenue = fetch(run.revenue_rows) if apart else None
     usage = fetch(run.usage_rows) if apart else None
     lines = fetch(run.line_rows) if apart else None
@@ -553,12 +586,9 @@ def _compute(*, first: date, last: date, focus: int | None = None, by_month: boo
     run.load_lines(lines.result() if apart else None)
     run.add_revenue(revenue.result() if apart else run.revenue_rows())
     run.add_usage(usage.result() if apart else run.usage_rows())
-    if refresh is not None:
-        refresh.wait()
-    run.load_service_costs(shares.result() if shares is not None else None)
+    run.load_service_costs(shares.result() if apart else None)
     exponent = _exponent(reporting_currency())
     return Result(first, last, customers={pk: m.rounded(exponent) for pk, m in run.raw.items()}, attrs=run.attrs,
-                  months={m: run.per_month[m] for m in run.months} if by_month else {},
                   unallocated=run.unallocated)
 
 
@@ -651,14 +681,48 @@ def whale_curve(rows: list[dict], *, points: int = 200) -> dict:
 
 
 def trends(*, first: date, last: date, segment_field: str = "", segment_value: str = "") -> list[dict]:
-    """Month by month over [first, last]: the measures of every customer, or of one segment."""
+    """Month by month over [first, last]: the measures of every customer, or of one segment (a customer
+    field or the plan). Each figure is summed over the counted customers in SQL (a dozen rows a query, not
+    one per customer and month); a month's figures are rounded once."""
+    from ..models import ServiceCost
+
+    if first > last:
+        from revops.kernel.errors import field_error
+
+        raise field_error("from", "must not be after to")
     month_filter = (segment_field, segment_value) if segment_field else None
-    result = _compute(first=first, last=last, by_month=True, month_filter=month_filter)
-    out = []
-    for month, m in result.months.items():
-        r = m.rounded()
-        out.append({"month": month.isoformat()[:7], **r.as_dict()})
-    return out
+    run = _Run(first, last, focus=None, by_month=True, month_filter=month_filter)
+    refresh = refresh_in_background(months=run.months)  # a stale month of the split, re-split meanwhile
+    run.load_customers()
+    counted = run.counted_customers()
+    lines, revenue, usage = (fetch(lambda: run.month_line_rows(counted)), fetch(lambda: run.month_revenue_rows(counted)),
+                             fetch(lambda: run.month_usage(counted)))
+    months = {m: Measures() for m in run.months}
+    rows = lines.result()
+    for tag, _pk, month, _n, currency in rows:
+        if tag == "no rate":
+            run.rates.rate(currency, month)  # raises FxRateMissing (the message names currency and day)
+    with localcontext(prec=60):
+        for tag, _pk, month, numerator, _text in rows:
+            if tag == "cost" and month in months:
+                months[month].product_cost += numerator / COMMON_DAYS
+    for month, net in revenue.result():
+        if month.replace(day=1) in months:
+            months[month.replace(day=1)].revenue += net or ZERO
+    for (_pk, _meter, month), (quantity, meter) in usage.result().items():
+        if quantity and month in months:
+            months[month].usage_cost += quantity * meter["unit_cost"] * run.rates.rate(meter["currency"], month)
+    direct = ServiceCost.objects.filter(period__gte=run.months[0], period__lte=last, customer__isnull=False)
+    if counted is not None:
+        direct = direct.filter(customer_id__in=counted)
+    for period, amount, currency in direct.values_list("period", "amount", "currency").order_by():
+        month = period.replace(day=1)
+        months[month].direct_cost += amount * run.rates.rate(currency, month)
+    refresh.wait()
+    shares = shared_shares(months=run.months, rates=run.rates, by_month=True, month_customers=counted)
+    for month, part in shares.by_month.items():
+        months[month].allocated_cost += part
+    return [{"month": month.isoformat()[:7], **m.rounded().as_dict()} for month, m in months.items()]
 
 
 # --- the public interface for other areas ---------------------------------------------------------------

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,10 @@ def plain_rows(queryset) -> list[tuple]:
 
     if conns[queryset.db].vendor != "postgresql":  # e.g. SQLite returns dates as text: keep the converters
         return list(queryset)
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # e.g. a filter on an empty list of ids: Django knows there is no row
+        return []
     with conns[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

@@ -73,6 +73,14 @@ def test_the_lines_sql_gives_the_python_reference_rows(dataset, first, last, by_
 
     assert normal(in_sql) == normal(in_python)
     assert {tag for tag, *_rest in in_sql} == {"cost", "plan"}
+    if by_month:  # the trends' month totals (LINES_MONTH_TOTALS_SQL), over everyone and over customer A
+        for counted in (None, [dataset["a"].pk]):
+            totals = {month: n for tag, _pk, month, n, _t in run.month_line_rows(counted) if tag == "cost"}
+            expected: dict = {}
+            for (pk, month), n in normal(in_python)[0].items():
+                if counted is None or pk in counted:
+                    expected[month] = expected.get(month, 0) + n
+            assert totals == expected
 
 
 def test_trends_read_apart_by_segment_and_by_plan(dataset):
