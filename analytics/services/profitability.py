@@ -334,7 +334,6 @@ UNION ALL
 {_NO_RATE}
 """
 LINES_SQL = _LINES_CTES + _LINES_TOTAL + _LINES_SELECT
-LINES_BY_MONTH_SQL = _LINES_CTES + _LINES_MONTHLY + _LINES_SELECT
 # the monthly trends: each month's numerator summed over the counted customers (all when %(counted)s is null)
 LINES_MONTH_TOTALS_SQL = _LINES_CTES + _LINES_MONTHLY + f"""
 SELECT 'cost', NULL, month, SUM(n), NULL FROM costs
@@ -412,10 +411,10 @@ class _Run:
 
         if connection.vendor != "postgresql":
             return self.line_rows_in_python()
-        params = {"first": self.first, "last": self.last, "common": COMMON_DAYS, "by_month": self.by_month,
+        params = {"first": self.first, "last": self.last, "common": COMMON_DAYS,
                   "focus": self.focus, "reporting": reporting_currency()}
         with connection.cursor() as cursor:
-            cursor.execute(LINES_BY_MONTH_SQL if self.by_month else LINES_SQL, params)
+            cursor.execute(LINES_SQL, params)  # per customer over the window (trends: month_line_rows)
             return cursor.fetchall()
 
     def line_rows_in_python(self) -> list[tuple]:

