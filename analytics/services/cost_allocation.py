@@ -31,9 +31,9 @@ from django.db.models import Sum
 
 from customers.models import Customer
 from revops.kernel import money
-from revops.kernel.background import plain_rows
 from revops.kernel.dates import add_months
 from revops.kernel.errors import ValidationFailed, field_error
+from revops.kernel.rows import plain_rows
 
 from ..models import KpiTarget, ServiceCost, SupportVolume
 

@@ -25,8 +25,9 @@ from django.db.models import Count, F, Max, Sum
 from django.db.models.functions import TruncMonth
 
 from revops.kernel import money
-from revops.kernel.background import fetch, plain_rows
+from revops.kernel.background import fetch
 from revops.kernel.dates import add_months
+from revops.kernel.rows import plain_rows
 
 from .cost_allocation import ALLOCATION_RULE, refresh_in_background, shared_shares
 
